@@ -1,0 +1,30 @@
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
+
+const app = buildApp(config);
+await app.start();
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`[parley] ${signal}: shutting down`);
+    app.stop().then(
+      () => process.exit(0),
+      (error) => {
+        console.error('[parley] shutdown failed', error);
+        process.exit(1);
+      },
+    );
+  });
+}

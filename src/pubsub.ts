@@ -1,0 +1,204 @@
+import { Redis } from 'ioredis';
+import type { ChannelEventType } from './generated/prisma/enums.ts';
+
+/**
+ * What a channel topic carries: ids and the sequence number only. Subscribers
+ * re-load what they show, so a payload never leaks fields a reader may not see.
+ */
+export interface ChannelEventPayload {
+  channelId: string;
+  seq: number;
+  type: ChannelEventType;
+  messageId: string | null;
+  userId: string | null;
+}
+
+/** A topic name that remembers the type of its payload. */
+export type Topic<T> = string & { readonly __payload?: T };
+
+/** Every topic of Parley. Topics are per entity, never global with a filter. */
+export const topics = {
+  channel: (channelId: string): Topic<ChannelEventPayload> => `channel:${channelId}`,
+};
+
+type Listener = (payload: unknown) => void;
+
+/** Payloads a subscriber may have waiting before it is cut off as too slow. */
+export const MAX_PENDING_EVENTS = 10_000;
+
+/**
+ * A live stream of one topic. It listens from the moment it is created (not
+ * from the first `next()`), so a caller can attach first and check access
+ * after, without a window in which events are missed.
+ */
+export interface TopicStream<T> extends AsyncIterableIterator<T> {
+  /** Resolves once the transport delivers this topic to this instance. */
+  ready: Promise<void>;
+  return(): Promise<IteratorResult<T>>;
+}
+
+export interface PubSub {
+  publish<T>(topic: Topic<T>, payload: T): Promise<void>;
+  /** Streams the topic's payloads (those passing `filter`) until `return()` is called. */
+  subscribe<T>(topic: Topic<T>, filter?: (payload: T) => boolean): TopicStream<T>;
+  /** How many local subscribers a topic has (for tests and metrics). */
+  listenerCount(topic: string): number;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class SlowSubscriberError extends Error {
+  constructor() {
+    super(`More than ${MAX_PENDING_EVENTS} events were waiting for this subscriber; resubscribe with a cursor to catch up.`);
+  }
+}
+
+/**
+ * Local listeners per topic. The transport (Redis or none) sees one
+ * subscription per topic however many local subscribers share it, and each
+ * payload is parsed once per instance.
+ */
+abstract class TopicFanout implements PubSub {
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly subscribed = new Map<string, Promise<void>>();
+
+  abstract publish<T>(topic: Topic<T>, payload: T): Promise<void>;
+  abstract ping(): Promise<void>;
+  abstract close(): Promise<void>;
+  protected abstract transportSubscribe(topic: string): Promise<void>;
+  protected abstract transportUnsubscribe(topic: string): Promise<void>;
+
+  protected deliver(topic: string, payload: unknown): void {
+    for (const listener of this.listeners.get(topic) ?? []) listener(payload);
+  }
+
+  listenerCount(topic: string): number {
+    return this.listeners.get(topic)?.size ?? 0;
+  }
+
+  subscribe<T>(topic: Topic<T>, filter?: (payload: T) => boolean): TopicStream<T> {
+    const queue: T[] = [];
+    let failure: Error | null = null;
+    let finished = false;
+    let wake: (() => void) | null = null;
+
+    const listener: Listener = (payload) => {
+      if (finished || (filter && !filter(payload as T))) return;
+      if (queue.length >= MAX_PENDING_EVENTS) failure = new SlowSubscriberError();
+      else queue.push(payload as T);
+      wake?.();
+    };
+    let set = this.listeners.get(topic);
+    if (!set) this.listeners.set(topic, (set = new Set()));
+    set.add(listener);
+    let ready = this.subscribed.get(topic);
+    if (!ready) {
+      ready = this.transportSubscribe(topic);
+      this.subscribed.set(topic, ready);
+      // Awaited by whoever needs it; an unawaited failure must not crash the process.
+      ready.catch(() => this.subscribed.delete(topic));
+    }
+
+    const finish = async (): Promise<IteratorResult<T>> => {
+      if (!finished) {
+        finished = true;
+        wake?.();
+        set.delete(listener);
+        if (set.size === 0 && this.listeners.get(topic) === set) {
+          this.listeners.delete(topic);
+          this.subscribed.delete(topic);
+          await this.transportUnsubscribe(topic).catch(() => {});
+        }
+      }
+      return { value: undefined, done: true };
+    };
+
+    const stream: TopicStream<T> = {
+      ready,
+      [Symbol.asyncIterator]() {
+        return stream;
+      },
+      async next(): Promise<IteratorResult<T>> {
+        while (!finished) {
+          if (failure) {
+            const error = failure;
+            await finish();
+            throw error;
+          }
+          if (queue.length > 0) return { value: queue.shift()!, done: false };
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+        }
+        return { value: undefined, done: true };
+      },
+      return: finish,
+      async throw(error?: unknown): Promise<IteratorResult<T>> {
+        await finish();
+        throw error;
+      },
+    };
+    return stream;
+  }
+}
+
+/** One process: events go straight to local listeners. */
+export class LocalPubSub extends TopicFanout {
+  async publish<T>(topic: Topic<T>, payload: T): Promise<void> {
+    // A copy, so that a subscriber sees what a remote one would (no shared objects).
+    this.deliver(topic, JSON.parse(JSON.stringify(payload)));
+  }
+  async ping(): Promise<void> {}
+  async close(): Promise<void> {}
+  protected async transportSubscribe(): Promise<void> {}
+  protected async transportUnsubscribe(): Promise<void> {}
+}
+
+/** Many instances: every instance sees every event through Redis pub/sub. */
+export class RedisPubSub extends TopicFanout {
+  private readonly publisher: Redis;
+  private readonly subscriber: Redis;
+
+  constructor(url: string) {
+    super();
+    const options = { maxRetriesPerRequest: 3, lazyConnect: false };
+    this.publisher = new Redis(url, options);
+    this.subscriber = new Redis(url, options);
+    this.subscriber.on('message', (topic: string, message: string) => {
+      this.deliver(topic, JSON.parse(message));
+    });
+    // ioredis reconnects by itself; an error event must not crash the process.
+    this.publisher.on('error', () => {});
+    this.subscriber.on('error', () => {});
+  }
+
+  async publish<T>(topic: Topic<T>, payload: T): Promise<void> {
+    await this.publisher.publish(topic, JSON.stringify(payload));
+  }
+
+  async ping(): Promise<void> {
+    await Promise.all([this.publisher.ping(), this.subscriber.ping()]);
+  }
+
+  async close(): Promise<void> {
+    this.publisher.disconnect();
+    this.subscriber.disconnect();
+  }
+
+  protected async transportSubscribe(topic: string): Promise<void> {
+    await this.subscriber.subscribe(topic);
+  }
+
+  protected async transportUnsubscribe(topic: string): Promise<void> {
+    await this.subscriber.unsubscribe(topic);
+  }
+}
+
+/** The pub/sub of this process. Only services publish. */
+export let pubsub: PubSub;
+
+export async function openPubSub(redisUrl: string | undefined): Promise<PubSub> {
+  const instance = redisUrl ? new RedisPubSub(redisUrl) : new LocalPubSub();
+  await instance.ping();
+  pubsub = instance;
+  return instance;
+}

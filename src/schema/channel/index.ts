@@ -1,0 +1,166 @@
+import { builder } from '../../builder.ts';
+import { prisma } from '../../db.ts';
+import {
+  addChannelMembers,
+  createChannel,
+  getChannel,
+  joinChannel,
+  leaveChannel,
+  openDirectMessage,
+  updateMembership,
+} from '../../services/channel.ts';
+import { parseId, parseIds } from '../ids.ts';
+
+const ChannelKindRef = builder.enumType('ChannelKind', {
+  values: {
+    CHANNEL: { description: 'A named channel, public or private.' },
+    DIRECT: { description: 'A direct conversation between two people (or one, with themself).' },
+    GROUP: { description: 'A group conversation among 3 to 100 people.' },
+  } as const,
+});
+
+const NotifyLevelRef = builder.enumType('NotifyLevel', { values: ['ALL', 'MENTIONS', 'NONE'] as const });
+
+/** Unread top-level messages, O(1): the channel's counter minus the member's read position. */
+const unread = (messageCount: number, lastReadNumber: number) => Math.max(0, messageCount - lastReadNumber);
+
+export const MembershipRef = builder.prismaObject('Membership', {
+  fields: (t) => ({
+    user: t.relation('user'),
+    channel: t.relation('channel'),
+    muted: t.exposeBoolean('muted'),
+    notify: t.expose('notify', { type: NotifyLevelRef }),
+    joinedAt: t.expose('joinedAt', { type: 'DateTime' }),
+    unreadCount: t.int({
+      select: { lastReadNumber: true, channel: { select: { messageCount: true } } },
+      resolve: (m) => unread(m.channel.messageCount, m.lastReadNumber),
+    }),
+  }),
+});
+
+export const ChannelRef = builder.prismaNode('Channel', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    name: t.exposeString('name', { nullable: true, description: 'Null for direct and group messages.' }),
+    kind: t.expose('kind', { type: ChannelKindRef }),
+    private: t.exposeBoolean('private', { description: 'Direct and group messages are always private.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    workspace: t.relation('workspace'),
+    members: t.relatedConnection('memberships', {
+      cursor: 'channelId_userId',
+      query: { orderBy: { userId: 'asc' } },
+    }),
+    messages: t.relatedConnection('messages', {
+      description:
+        'Top-level messages (thread replies are under Message.replies), oldest first within a page. `last: N` is the newest N; `before` scrolls back.',
+      cursor: 'channelId_seq',
+      query: { where: { threadRootId: null }, orderBy: { seq: 'asc' } },
+    }),
+    unreadCount: t.int({
+      description: "Top-level messages after the caller's read position; 0 when not a member.",
+      select: (_args, ctx) => ({
+        messageCount: true,
+        memberships: { where: { userId: ctx.viewer?.userId ?? '' }, select: { lastReadNumber: true } },
+      }),
+      resolve: (channel) => {
+        const membership = channel.memberships[0];
+        return membership ? unread(channel.messageCount, membership.lastReadNumber) : 0;
+      },
+    }),
+    myMembership: t.field({
+      type: MembershipRef,
+      nullable: true,
+      description: "The caller's membership, or null when they have not joined.",
+      select: (_args, ctx, nestedSelection) => ({
+        memberships: { ...nestedSelection(true), where: { userId: ctx.viewer?.userId ?? '' } },
+      }),
+      resolve: (channel) => channel.memberships[0] ?? null,
+    }),
+  }),
+});
+
+const CreateChannelInput = builder.inputType('CreateChannelInput', {
+  fields: (t) => ({
+    workspaceId: t.id({ required: true }),
+    name: t.string({ required: true, description: '1 to 80 characters; unique in the workspace.' }),
+    private: t.boolean({ description: 'Private channels are visible to their members only. Default false.' }),
+    memberIds: t.idList({ description: 'Workspace members to add besides the creator.' }),
+  }),
+});
+
+const OpenDirectMessageInput = builder.inputType('OpenDirectMessageInput', {
+  fields: (t) => ({
+    workspaceId: t.id({ required: true }),
+    userIds: t.idList({
+      required: true,
+      description: 'The other people: one gives a DIRECT channel, more a GROUP (at most 100 people, you included).',
+    }),
+  }),
+});
+
+const UpdateMembershipInput = builder.inputType('UpdateMembershipInput', {
+  fields: (t) => ({
+    channelId: t.id({ required: true }),
+    muted: t.boolean(),
+    notify: t.field({ type: NotifyLevelRef }),
+  }),
+});
+
+builder.queryField('channel', (t) =>
+  t.withAuth({ loggedIn: true }).prismaField({
+    type: 'Channel',
+    nullable: true,
+    description: 'NOT_FOUND unless the caller may read the channel.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (query, _root, { id }, ctx) => {
+      const channel = await getChannel(ctx.viewer, parseId('Channel', id));
+      return prisma.channel.findUniqueOrThrow({ ...query, where: { id: channel.id } });
+    },
+  }),
+);
+
+builder.mutationFields((t) => ({
+  createChannel: t.withAuth({ loggedIn: true }).field({
+    type: ChannelRef,
+    args: { input: t.arg({ type: CreateChannelInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      createChannel(ctx.viewer, {
+        ...input,
+        workspaceId: parseId('Workspace', input.workspaceId),
+        memberIds: input.memberIds ? parseIds('User', input.memberIds) : null,
+      }),
+  }),
+  openDirectMessage: t.withAuth({ loggedIn: true }).field({
+    type: ChannelRef,
+    description: 'The same set of people again returns the same channel.',
+    args: { input: t.arg({ type: OpenDirectMessageInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      openDirectMessage(ctx.viewer, {
+        workspaceId: parseId('Workspace', input.workspaceId),
+        userIds: parseIds('User', input.userIds),
+      }),
+  }),
+  joinChannel: t.withAuth({ loggedIn: true }).field({
+    type: ChannelRef,
+    description: 'Public channels only; joining twice is a no-op.',
+    args: { channelId: t.arg.id({ required: true }) },
+    resolve: (_root, { channelId }, ctx) => joinChannel(ctx.viewer, parseId('Channel', channelId)),
+  }),
+  leaveChannel: t.withAuth({ loggedIn: true }).boolean({
+    description: 'False when the caller was not a member.',
+    args: { channelId: t.arg.id({ required: true }) },
+    resolve: (_root, { channelId }, ctx) => leaveChannel(ctx.viewer, parseId('Channel', channelId)),
+  }),
+  addChannelMembers: t.withAuth({ loggedIn: true }).field({
+    type: ChannelRef,
+    args: { channelId: t.arg.id({ required: true }), userIds: t.arg.idList({ required: true }) },
+    resolve: (_root, { channelId, userIds }, ctx) =>
+      addChannelMembers(ctx.viewer, parseId('Channel', channelId), parseIds('User', userIds)),
+  }),
+  updateMembership: t.withAuth({ loggedIn: true }).field({
+    type: MembershipRef,
+    args: { input: t.arg({ type: UpdateMembershipInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      updateMembership(ctx.viewer, { ...input, channelId: parseId('Channel', input.channelId) }),
+  }),
+}));

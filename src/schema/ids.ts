@@ -1,0 +1,34 @@
+import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
+import { badInput, notFound } from '../errors.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type NodeTypename = 'User' | 'Workspace' | 'Channel' | 'Message';
+
+/** Decodes any Parley ID: BAD_USER_INPUT when it is not one at all. */
+export function decodeId(id: string): { typename: string; id: string } {
+  let decoded: { typename: string; id: string };
+  try {
+    decoded = decodeGlobalID(id);
+  } catch {
+    throw badInput(`"${id}" is not a valid ID.`);
+  }
+  if (!UUID.test(decoded.id)) throw badInput(`"${id}" is not a valid ID.`);
+  return decoded;
+}
+
+/**
+ * The database id behind a global ID of the given type. An ID of another type
+ * names nothing of this type: NOT_FOUND, like any id that does not exist.
+ */
+export function parseId(typename: NodeTypename, id: string): string {
+  const decoded = decodeId(id);
+  if (decoded.typename !== typename) throw notFound(typename);
+  return decoded.id;
+}
+
+export function parseIds(typename: NodeTypename, ids: readonly string[]): string[] {
+  return ids.map((id) => parseId(typename, id));
+}
+
+export { encodeGlobalID };

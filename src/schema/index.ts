@@ -1,0 +1,12 @@
+import { builder } from '../builder.ts';
+import './user/index.ts';
+import './workspace/index.ts';
+import './channel/index.ts';
+import './message/index.ts';
+import './node/index.ts';
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});
+
+export const schema = builder.toSchema({ sortSchema: false });

@@ -1,0 +1,109 @@
+import { builder } from '../../builder.ts';
+import { prisma } from '../../db.ts';
+import { getMessage, sendMessage, streamMessages } from '../../services/message.ts';
+import type { ChannelEventPayload } from '../../pubsub.ts';
+import { parseId } from '../ids.ts';
+
+interface ReactionGroup {
+  emoji: string;
+  count: number;
+  reactedByMe: boolean;
+}
+
+const ReactionGroupRef = builder.objectRef<ReactionGroup>('ReactionGroup').implement({
+  fields: (t) => ({
+    emoji: t.exposeString('emoji'),
+    count: t.exposeInt('count'),
+    reactedByMe: t.exposeBoolean('reactedByMe'),
+  }),
+});
+
+export const MessageRef = builder.prismaNode('Message', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    channel: t.relation('channel'),
+    author: t.relation('author'),
+    text: t.string({
+      description: 'Empty once the message is deleted.',
+      select: { text: true, deletedAt: true },
+      resolve: (message) => (message.deletedAt ? '' : message.text),
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    editedAt: t.expose('editedAt', { type: 'DateTime', nullable: true }),
+    deletedAt: t.expose('deletedAt', { type: 'DateTime', nullable: true }),
+    clientMessageId: t.exposeString('clientMessageId', {
+      nullable: true,
+      description: "The sender's idempotency key: a retry with the same key returns this message.",
+    }),
+    threadRoot: t.relation('threadRoot', { nullable: true }),
+    replies: t.relatedConnection('replies', {
+      description: 'Thread replies, oldest first within a page.',
+      cursor: 'channelId_seq',
+      query: { orderBy: { seq: 'asc' } },
+    }),
+    replyCount: t.exposeInt('replyCount'),
+    reactions: t.field({
+      type: [ReactionGroupRef],
+      description: 'Reactions grouped by emoji, in the order each emoji was first used.',
+      select: { reactions: { select: { emoji: true, userId: true }, orderBy: { createdAt: 'asc' } } },
+      resolve: (message, _args, ctx) => {
+        const groups = new Map<string, ReactionGroup>();
+        for (const { emoji, userId } of message.reactions) {
+          const group = groups.get(emoji) ?? { emoji, count: 0, reactedByMe: false };
+          group.count += 1;
+          group.reactedByMe ||= userId === ctx.viewer?.userId;
+          groups.set(emoji, group);
+        }
+        return [...groups.values()];
+      },
+    }),
+  }),
+});
+
+const SendMessageInput = builder.inputType('SendMessageInput', {
+  fields: (t) => ({
+    channelId: t.id({ required: true }),
+    text: t.string({ required: true, description: '1 to 100,000 characters, not only white space.' }),
+    clientMessageId: t.string({
+      description: 'Your idempotency key (at most 128 characters): resending it returns the first message, never a duplicate.',
+    }),
+    threadRootId: t.id({ description: 'Reply in the thread of this message (a reply to a reply joins the root thread).' }),
+  }),
+});
+
+builder.queryField('message', (t) =>
+  t.withAuth({ loggedIn: true }).prismaField({
+    type: 'Message',
+    nullable: true,
+    description: 'NOT_FOUND unless the caller may read its channel.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (query, _root, { id }, ctx) => {
+      const message = await getMessage(ctx.viewer, parseId('Message', id));
+      return prisma.message.findUniqueOrThrow({ ...query, where: { id: message.id } });
+    },
+  }),
+);
+
+builder.mutationField('sendMessage', (t) =>
+  t.withAuth({ loggedIn: true }).field({
+    type: MessageRef,
+    args: { input: t.arg({ type: SendMessageInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      sendMessage(ctx.viewer, {
+        ...input,
+        channelId: parseId('Channel', input.channelId),
+        threadRootId: input.threadRootId ? parseId('Message', input.threadRootId) : null,
+      }),
+  }),
+);
+
+builder.subscriptionField('messageAdded', (t) =>
+  t.withAuth({ loggedIn: true }).prismaField({
+    type: 'Message',
+    description: 'Every new message in the channel, thread replies included (they have a threadRoot).',
+    args: { channelId: t.arg.id({ required: true }) },
+    subscribe: (_root, { channelId }, ctx) => streamMessages(ctx.viewer, parseId('Channel', channelId)),
+    resolve: (query, event) =>
+      prisma.message.findUniqueOrThrow({ ...query, where: { id: (event as ChannelEventPayload).messageId! } }),
+  }),
+);

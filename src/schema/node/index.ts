@@ -1,0 +1,49 @@
+import { builder } from '../../builder.ts';
+import { prisma } from '../../db.ts';
+import { requireWorkspaceMember } from '../../services/access.ts';
+import { getChannel } from '../../services/channel.ts';
+import { getMessage } from '../../services/message.ts';
+import { notFound } from '../../errors.ts';
+import type { Viewer } from '../../services/auth.ts';
+import { decodeId } from '../ids.ts';
+
+/** Users are visible to people who share a workspace with them. */
+async function getVisibleUser(viewer: Viewer, userId: string) {
+  if (userId !== viewer.userId) {
+    const shared = await prisma.workspaceMember.findFirst({
+      where: { userId, workspace: { members: { some: { userId: viewer.userId } } } },
+      select: { userId: true },
+    });
+    if (!shared) throw notFound('User');
+  }
+  const user = await prisma.user.findUnique({ where: { id: userId } });
+  if (!user) throw notFound('User');
+  return user;
+}
+
+builder.queryField('node', (t) =>
+  t.withAuth({ loggedIn: true }).field({
+    type: builder.nodeInterfaceRef(),
+    nullable: true,
+    description: 'Any object by its ID, if the caller may see it (NOT_FOUND otherwise).',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      const { typename, id: rawId } = decodeId(id);
+      switch (typename) {
+        case 'User':
+          return Object.assign(await getVisibleUser(ctx.viewer, rawId), { __typename: 'User' });
+        case 'Workspace': {
+          await requireWorkspaceMember(ctx.viewer, rawId);
+          const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: rawId } });
+          return Object.assign(workspace, { __typename: 'Workspace' });
+        }
+        case 'Channel':
+          return Object.assign(await getChannel(ctx.viewer, rawId), { __typename: 'Channel' });
+        case 'Message':
+          return Object.assign(await getMessage(ctx.viewer, rawId), { __typename: 'Message' });
+        default:
+          throw notFound('Node');
+      }
+    },
+  }),
+);
