@@ -1,0 +1,121 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MessageAddedDocument, SendMessageDocument } from '../client/generated/graphql.ts';
+import { connect, ok, subscribe } from './support/client.ts';
+import {
+  channelTopic,
+  sharedServices,
+  skipWithoutSharedServices,
+  TEST_JWT_SECRET,
+  testDatabaseUrl,
+  testDataDir,
+  until,
+} from './support/server.ts';
+import { channelWith, signUpUser, workspaceWith } from './support/world.ts';
+
+interface Instance {
+  child: ChildProcess;
+  url: string;
+  wsUrl: string;
+  exited: Promise<number | null>;
+}
+
+const root = path.resolve(import.meta.dirname, '..');
+
+/** Starts `npm start`'s entry point as its own process and waits for it to listen. */
+function startInstance(name: string): Promise<Instance> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: testDatabaseUrl(),
+      REDIS_URL: sharedServices.redisUrl,
+      JWT_SECRET: TEST_JWT_SECRET,
+      DATA_DIR: path.join(testDataDir, name),
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${output}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+\/graphql)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1]!, wsUrl: match[1]!.replace(/^http/, 'ws'), exited });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code}: ${output}`));
+    });
+  });
+}
+
+describe.skipIf(skipWithoutSharedServices)(
+  `two instances on one Postgres and Redis${skipWithoutSharedServices ? ` (${skipWithoutSharedServices})` : ''}`,
+  () => {
+    let a: Instance;
+    let b: Instance;
+    let redis: Redis;
+
+    beforeAll(async () => {
+      // The first instance migrates; starting both at once also exercises the migration lock.
+      [a, b] = await Promise.all([startInstance('a'), startInstance('b')]);
+      redis = new Redis(sharedServices.redisUrl!);
+    }, 60_000);
+
+    afterAll(async () => {
+      redis?.disconnect();
+      for (const instance of [a, b]) if (instance && instance.child.exitCode === null) instance.child.kill('SIGKILL');
+    });
+
+    it('delivers a message sent to one instance to subscribers on the other', async () => {
+      const ann = await signUpUser(a, 'ann');
+      const bob = await signUpUser(b, 'bob');
+      const workspaceId = await workspaceWith(a, ann, [bob]);
+      const channelId = await channelWith(b, workspaceId, bob, [ann]);
+
+      const onB = subscribe(connect(b, bob.token), MessageAddedDocument, { channelId });
+      const onA = subscribe(connect(a, ann.token), MessageAddedDocument, { channelId });
+      // Both instances have subscribed to the channel's Redis topic.
+      await until(async () => {
+        const [, count] = (await redis.pubsub('NUMSUB', channelTopic(channelId))) as [string, number];
+        return Number(count) >= 2;
+      }, 'both instances to subscribe in Redis');
+
+      const { sendMessage } = await ok(a, SendMessageDocument, { input: { channelId, text: 'across instances' } }, ann.token);
+      const received = await onB.waitFor((e) => e.messageAdded.id === sendMessage.id, 'the message on instance b');
+      expect(received.messageAdded).toMatchObject({ text: 'across instances', author: { id: ann.id } });
+      await onA.waitFor((e) => e.messageAdded.id === sendMessage.id, 'the message on instance a');
+    });
+
+    it('shuts down gracefully on SIGTERM: open sockets close with 1001 and the process exits 0', async () => {
+      const user = await signUpUser(a, 'closer');
+      let closeCode = 0;
+      const client = connect(b, user.token, { onClose: (code) => (closeCode = code) });
+      await until(() => b.child.exitCode === null, 'instance b to be running');
+      // A subscription makes sure the socket is open and acknowledged before the signal.
+      const workspaceId = await workspaceWith(a, user);
+      const channelId = await channelWith(a, workspaceId, user);
+      subscribe(client, MessageAddedDocument, { channelId });
+      await until(async () => {
+        const [, count] = (await redis.pubsub('NUMSUB', channelTopic(channelId))) as [string, number];
+        return Number(count) >= 1;
+      }, 'the subscription on instance b');
+      b.child.kill('SIGTERM');
+      expect(await b.exited).toBe(0);
+      await until(() => closeCode !== 0, 'the socket to close');
+      expect(closeCode).toBe(1001);
+    });
+  },
+);
