@@ -22,6 +22,7 @@ export interface App {
   readonly port: number;
   readonly url: string;
   readonly pubsub: PubSub;
+  readonly db: Database;
 }
 
 /** How long stop() waits for in-flight requests before cutting connections. */
@@ -212,6 +213,10 @@ export function buildApp(config: Config): App {
     get pubsub() {
       if (!pubsub) throw new Error('not started');
       return pubsub;
+    },
+    get db() {
+      if (!db) throw new Error('not started');
+      return db;
     },
     async start() {
       configureTokens(config);

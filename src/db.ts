@@ -18,6 +18,8 @@ export let prisma: PrismaClient;
 
 export interface Database {
   prisma: PrismaClient;
+  /** Calls `listener` with every SQL statement Prisma runs; returns an unsubscribe. */
+  onQuery(listener: (sql: string) => void): () => void;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -44,6 +46,20 @@ export async function openDatabase(config: Config, options: { log?: (line: strin
   return db;
 }
 
+const QUERY_EVENTS = [{ emit: 'event' as const, level: 'query' as const }];
+
+/** Fans Prisma's query events out to listeners (tests count queries on hot paths). */
+function queryListeners(client: PrismaClient<'query'>) {
+  const listeners = new Set<(sql: string) => void>();
+  client.$on('query', (event) => {
+    for (const listener of listeners) listener(event.query);
+  });
+  return (listener: (sql: string) => void) => {
+    listeners.add(listener);
+    return () => void listeners.delete(listener);
+  };
+}
+
 async function openPostgres(url: string, log?: (line: string) => void): Promise<Database> {
   const { connectionString, schema } = parseDatabaseUrl(url);
   const poolConfig: pg.PoolConfig = {
@@ -60,9 +76,10 @@ async function openPostgres(url: string, log?: (line: string) => void): Promise<
     await migrationClient.end();
   }
   const pool = new pg.Pool(poolConfig);
-  const client = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) });
+  const client = new PrismaClient({ adapter: new PrismaPg(pool, { schema }), log: QUERY_EVENTS });
   return {
     prisma: client,
+    onQuery: queryListeners(client),
     ping: async () => {
       await pool.query('SELECT 1');
     },
@@ -78,9 +95,10 @@ async function openEmbedded(dir: string, log?: (line: string) => void): Promise<
   const pglite = new PGlite(dir);
   await pglite.waitReady;
   await migrate(pglite, { log });
-  const client = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const client = new PrismaClient({ adapter: new PrismaPGlite(pglite), log: QUERY_EVENTS });
   return {
     prisma: client,
+    onQuery: queryListeners(client),
     ping: async () => {
       await pglite.query('SELECT 1');
     },

@@ -26,18 +26,16 @@ export interface ChannelAccess {
  * every member of the workspace. Anything else is NOT_FOUND.
  */
 export async function requireReadableChannel(viewer: Viewer, channelId: string): Promise<ChannelAccess> {
-  const channel = await prisma.channel.findUnique({
-    where: { id: channelId },
-    include: {
-      memberships: { where: { userId: viewer.userId }, select: { userId: true } },
-      workspace: { select: { members: { where: { userId: viewer.userId }, select: { userId: true } } } },
-    },
+  // Two statements: the channel filtered by workspace membership, and the viewer's membership.
+  const found = await prisma.channel.findFirst({
+    where: { id: channelId, workspace: { members: { some: { userId: viewer.userId } } } },
+    include: { memberships: { where: { userId: viewer.userId }, select: { userId: true } } },
   });
-  if (!channel || channel.workspace.members.length === 0) throw notFound('Channel');
-  const isMember = channel.memberships.length > 0;
+  if (!found) throw notFound('Channel');
+  const { memberships, ...channel } = found;
+  const isMember = memberships.length > 0;
   if (!isMember && (channel.private || channel.kind !== 'CHANNEL')) throw notFound('Channel');
-  const { memberships: _m, workspace: _w, ...plain } = channel;
-  return { channel: plain, isMember };
+  return { channel, isMember };
 }
 
 /** Whether the viewer may read the channel (the same rule, as a filter for lists). */
