@@ -139,6 +139,23 @@ describe(`direct and group messages (${backendName})`, () => {
     expect(error.message).toMatch(/100/);
   });
 
+  it('opens a group of exactly 100 people, the caller included', async () => {
+    const host = await signUpUser(server, 'host');
+    const guests: TestUser[] = [];
+    for (let i = 0; i < 99; i += 11) {
+      guests.push(...(await Promise.all(Array.from({ length: Math.min(11, 99 - i) }, () => signUpUser(server, 'guest')))));
+    }
+    const ws = await workspaceWith(server, host, guests);
+    const { openDirectMessage } = await ok(
+      server,
+      OpenDirectMessageDocument,
+      { input: { workspaceId: ws, userIds: guests.map((g) => g.id) } },
+      host.token,
+    );
+    expect(openDirectMessage.kind).toBe('GROUP');
+    expect(memberIds(openDirectMessage)).toHaveLength(100);
+  }, 120_000);
+
   it('refuses adding people to or leaving a direct conversation', async () => {
     const { openDirectMessage } = await ok(server, OpenDirectMessageDocument, { input: { workspaceId, userIds: [cat.id] } }, ann.token);
     await refused(server, 'BAD_USER_INPUT', AddChannelMembersDocument, { channelId: openDirectMessage.id, userIds: [bob.id] }, ann.token);

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { z } from 'zod';
 import { prisma } from '../db.ts';
 import { badInput, conflict, forbidden, isUniqueViolation, notFound, parseInput } from '../errors.ts';
@@ -75,7 +76,8 @@ export async function openDirectMessage(viewer: Viewer, input: unknown): Promise
   }
   await requireWorkspaceMember(viewer, workspaceId);
   await requireWorkspaceUsers(workspaceId, people);
-  const memberKey = people.join(',');
+  // A digest keeps the unique index small whatever the group size.
+  const memberKey = crypto.createHash('sha256').update(people.join(',')).digest('hex');
   const existing = await prisma.channel.findUnique({ where: { workspaceId_memberKey: { workspaceId, memberKey } } });
   if (existing) return existing;
   try {
