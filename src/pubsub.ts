@@ -13,12 +13,36 @@ export interface ChannelEventPayload {
   userId: string | null;
 }
 
+/** Someone is typing in a channel; never persisted. */
+export interface TypingPayload {
+  channelId: string;
+  userId: string;
+  /** ISO time after which clients should stop showing it. */
+  expiresAt: string;
+}
+
+/** A user went ONLINE or OFFLINE (published to each of their workspaces). */
+export interface PresencePayload {
+  userId: string;
+  status: 'ONLINE' | 'OFFLINE';
+  lastActiveAt: string | null;
+}
+
+/** Something about one user's account: a session revoked, a channel they were added to. */
+export type UserPayload =
+  | { type: 'SESSION_REVOKED'; sessionId: string | null }
+  | { type: 'CHANNEL_ADDED'; channelId: string }
+  | { type: 'CHANNEL_REMOVED'; channelId: string };
+
 /** A topic name that remembers the type of its payload. */
 export type Topic<T> = string & { readonly __payload?: T };
 
 /** Every topic of Parley. Topics are per entity, never global with a filter. */
 export const topics = {
   channel: (channelId: string): Topic<ChannelEventPayload> => `channel:${channelId}`,
+  typing: (channelId: string): Topic<TypingPayload> => `typing:${channelId}`,
+  presence: (workspaceId: string): Topic<PresencePayload> => `presence:${workspaceId}`,
+  user: (userId: string): Topic<UserPayload> => `user:${userId}`,
 };
 
 type Listener = (payload: unknown) => void;
