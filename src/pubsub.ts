@@ -11,6 +11,10 @@ export interface ChannelEventPayload {
   type: ChannelEventType;
   messageId: string | null;
   userId: string | null;
+  /** The reaction's emoji, for REACTION_ADDED and REACTION_REMOVED. */
+  emoji: string | null;
+  /** ISO time the event was recorded. */
+  createdAt: string;
 }
 
 /** Someone is typing in a channel; never persisted. */
@@ -61,11 +65,19 @@ export interface TopicStream<T> extends AsyncIterableIterator<T> {
   return(): Promise<IteratorResult<T>>;
 }
 
+/** A registered listener: `ready` once the transport delivers the topic here. */
+export interface Listening {
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface PubSub {
   publish<T>(topic: Topic<T>, payload: T): Promise<void>;
+  /** Calls `listener` with each payload of the topic, from now until `close()`. */
+  listen<T>(topic: Topic<T>, listener: (payload: T) => void): Listening;
   /** Streams the topic's payloads (those passing `filter`) until `return()` is called. */
   subscribe<T>(topic: Topic<T>, filter?: (payload: T) => boolean): TopicStream<T>;
-  /** How many local subscribers a topic has (for tests and metrics). */
+  /** How many local listeners a topic has (for tests and metrics). */
   listenerCount(topic: string): number;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -100,21 +112,11 @@ abstract class TopicFanout implements PubSub {
     return this.listeners.get(topic)?.size ?? 0;
   }
 
-  subscribe<T>(topic: Topic<T>, filter?: (payload: T) => boolean): TopicStream<T> {
-    const queue: T[] = [];
-    let failure: Error | null = null;
-    let finished = false;
-    let wake: (() => void) | null = null;
-
-    const listener: Listener = (payload) => {
-      if (finished || (filter && !filter(payload as T))) return;
-      if (queue.length >= MAX_PENDING_EVENTS) failure = new SlowSubscriberError();
-      else queue.push(payload as T);
-      wake?.();
-    };
+  listen<T>(topic: Topic<T>, listener: (payload: T) => void): Listening {
+    const own: Listener = (payload) => listener(payload as T);
     let set = this.listeners.get(topic);
     if (!set) this.listeners.set(topic, (set = new Set()));
-    set.add(listener);
+    set.add(own);
     let ready = this.subscribed.get(topic);
     if (!ready) {
       ready = this.transportSubscribe(topic);
@@ -122,23 +124,46 @@ abstract class TopicFanout implements PubSub {
       // Awaited by whoever needs it; an unawaited failure must not crash the process.
       ready.catch(() => this.subscribed.delete(topic));
     }
-
-    const finish = async (): Promise<IteratorResult<T>> => {
-      if (!finished) {
-        finished = true;
-        wake?.();
-        set.delete(listener);
+    let closed = false;
+    return {
+      ready,
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        set.delete(own);
         if (set.size === 0 && this.listeners.get(topic) === set) {
           this.listeners.delete(topic);
           this.subscribed.delete(topic);
           await this.transportUnsubscribe(topic).catch(() => {});
         }
+      },
+    };
+  }
+
+  subscribe<T>(topic: Topic<T>, filter?: (payload: T) => boolean): TopicStream<T> {
+    const queue: T[] = [];
+    let failure: Error | null = null;
+    let finished = false;
+    let wake: (() => void) | null = null;
+
+    const listening = this.listen(topic, (payload) => {
+      if (finished || (filter && !filter(payload))) return;
+      if (queue.length >= MAX_PENDING_EVENTS) failure = new SlowSubscriberError();
+      else queue.push(payload);
+      wake?.();
+    });
+
+    const finish = async (): Promise<IteratorResult<T>> => {
+      if (!finished) {
+        finished = true;
+        wake?.();
+        await listening.close();
       }
       return { value: undefined, done: true };
     };
 
     const stream: TopicStream<T> = {
-      ready,
+      ready: listening.ready,
       [Symbol.asyncIterator]() {
         return stream;
       },

@@ -88,7 +88,7 @@ describe(`messageAdded over graphql-ws (${backendName})`, () => {
     expect(closeCode).toBe(4401);
   });
 
-  it('re-checks the session for every subscription: after logOut, new subscriptions are refused', async () => {
+  it('re-checks the session: after logOut the open subscription ends and new ones are refused', async () => {
     const channelId = await channelWith(server, workspaceId, ann, [bob]);
     const { logIn } = await ok(server, LogInDocument, { input: { email: bob.email, password: bob.password } });
     const client = connect(server, logIn.token);
@@ -97,6 +97,6 @@ describe(`messageAdded over graphql-ws (${backendName})`, () => {
     await ok(server, LogOutDocument, {}, logIn.token);
     const second = subscribe(client, MessageAddedDocument, { channelId });
     expect(JSON.stringify(await second.waitForError())).toContain('UNAUTHENTICATED');
-    expect(first.errors).toHaveLength(0);
+    expect(JSON.stringify(await first.waitForError())).toContain('UNAUTHENTICATED');
   });
 });

@@ -3,6 +3,7 @@ import './user/index.ts';
 import './workspace/index.ts';
 import './channel/index.ts';
 import './message/index.ts';
+import './channelEvent/index.ts';
 import './node/index.ts';
 
 builder.queryType({});

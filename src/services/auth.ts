@@ -6,6 +6,7 @@ import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { prisma } from '../db.ts';
+import { pubsub, topics } from '../pubsub.ts';
 import { conflict, isUniqueViolation, parseInput, unauthenticated } from '../errors.ts';
 import type { User } from '../generated/prisma/client.ts';
 
@@ -139,6 +140,8 @@ export async function logOut(viewer: Viewer): Promise<boolean> {
     where: { id: viewer.sessionId, revokedAt: null },
     data: { revokedAt: new Date() },
   });
+  // Open subscriptions of this session end now, on every instance.
+  await pubsub.publish(topics.user(viewer.userId), { type: 'SESSION_REVOKED', sessionId: viewer.sessionId });
   return true;
 }
 
@@ -148,6 +151,7 @@ export async function logOutEverywhere(viewer: Viewer): Promise<number> {
     where: { userId: viewer.userId, revokedAt: null },
     data: { revokedAt: new Date() },
   });
+  await pubsub.publish(topics.user(viewer.userId), { type: 'SESSION_REVOKED', sessionId: null });
   return count;
 }
 

@@ -192,3 +192,32 @@ export async function updateMembership(viewer: Viewer, input: unknown): Promise<
     data: { ...(muted != null ? { muted } : {}), ...(notify != null ? { notify } : {}) },
   });
 }
+
+/**
+ * Moves the viewer's read position forward to `messageId` (never back) and
+ * emits READ, so other members can show "seen by". A reply counts as its
+ * thread root's position.
+ */
+export async function markRead(viewer: Viewer, channelId: string, messageId: string): Promise<Membership> {
+  const { isMember } = await requireReadableChannel(viewer, channelId);
+  if (!isMember) throw notFound('Membership');
+  const message = await prisma.message.findUnique({
+    where: { id: messageId },
+    select: { channelId: true, seq: true, number: true, threadRoot: { select: { number: true } } },
+  });
+  if (!message || message.channelId !== channelId) throw notFound('Message in this channel');
+  const number = message.number ?? message.threadRoot?.number ?? 0;
+  const key = { channelId_userId: { channelId, userId: viewer.userId } };
+  const { membership, payloads } = await prisma.$transaction(async (tx) => {
+    // The conditional update makes concurrent marks keep the furthest one.
+    const { count } = await tx.membership.updateMany({
+      where: { channelId, userId: viewer.userId, lastReadNumber: { lt: number } },
+      data: { lastReadNumber: number, lastReadSeq: message.seq },
+    });
+    const payloads =
+      count > 0 ? await appendEvents(tx, channelId, [{ type: 'READ', messageId, userId: viewer.userId }]) : [];
+    return { membership: await tx.membership.findUniqueOrThrow({ where: key }), payloads };
+  });
+  await publishEvents(payloads);
+  return membership;
+}

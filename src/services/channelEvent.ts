@@ -1,6 +1,11 @@
-import type { Prisma } from '../generated/prisma/client.ts';
+import { decodeBase64, decodeCursorChunk, encodeBase64 } from '@pothos/core';
+import { prisma } from '../db.ts';
+import { badInput, forbidden, unauthenticated } from '../errors.ts';
+import type { ChannelEvent, Prisma } from '../generated/prisma/client.ts';
 import type { ChannelEventType } from '../generated/prisma/enums.ts';
-import { pubsub, topics, type ChannelEventPayload } from '../pubsub.ts';
+import { MAX_PENDING_EVENTS, pubsub, topics, type ChannelEventPayload, type Listening } from '../pubsub.ts';
+import { requireReadableChannel } from './access.ts';
+import type { Viewer } from './auth.ts';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -8,7 +13,7 @@ export interface NewEvent {
   type: ChannelEventType;
   messageId?: string | null;
   userId?: string | null;
-  data?: Prisma.InputJsonValue;
+  emoji?: string | null;
 }
 
 /**
@@ -41,15 +46,22 @@ export async function recordEvents(
   firstSeq: number,
   events: NewEvent[],
 ): Promise<ChannelEventPayload[]> {
+  const createdAt = new Date();
   const payloads = events.map((event, i) => ({
     channelId,
     seq: firstSeq + i,
     type: event.type,
     messageId: event.messageId ?? null,
     userId: event.userId ?? null,
+    emoji: event.emoji ?? null,
+    createdAt: createdAt.toISOString(),
   }));
   await tx.channelEvent.createMany({
-    data: events.map((event, i) => ({ ...payloads[i]!, data: event.data })),
+    data: payloads.map(({ emoji, createdAt: _at, ...row }) => ({
+      ...row,
+      createdAt,
+      ...(emoji ? { data: { emoji } } : {}),
+    })),
   });
   return payloads;
 }
@@ -62,7 +74,7 @@ export async function appendEvents(tx: Tx, channelId: string, events: NewEvent[]
 
 /**
  * Publishes committed events. A lost publish is not lost data: subscribers
- * that resume with a cursor replay from the event log.
+ * fill gaps from the event log, and resuming with a cursor replays it.
  */
 export async function publishEvents(payloads: ChannelEventPayload[]): Promise<void> {
   for (const payload of payloads) {
@@ -72,4 +84,184 @@ export async function publishEvents(payloads: ChannelEventPayload[]): Promise<vo
       console.error(`publish of ${payload.type} #${payload.seq} on channel ${payload.channelId} failed`, error);
     }
   }
+}
+
+/** The opaque cursor of a channel event: strictly increasing within its channel. */
+export function eventCursor(channelId: string, seq: number): string {
+  return encodeBase64(`CE:${channelId}:${seq}`);
+}
+
+/**
+ * The sequence number a cursor points at: a ChannelEvent.cursor, or a message
+ * edge cursor (Channel.messages / Message.replies). Anything else, or a cursor
+ * of another channel, is BAD_USER_INPUT.
+ */
+export function parseEventCursor(cursor: string, channelId: string): number {
+  const invalid = () => badInput(`"${cursor}" is not a cursor of this channel's events or messages.`, 'after');
+  let decoded: string;
+  try {
+    decoded = decodeBase64(cursor);
+  } catch {
+    throw invalid();
+  }
+  let cursorChannel: unknown;
+  let seq: unknown;
+  if (decoded.startsWith('CE:')) {
+    [, cursorChannel, seq] = decoded.split(':');
+    seq = Number(seq);
+  } else if (decoded.startsWith('GPC:')) {
+    try {
+      const parts = decodeCursorChunk(decoded.slice(4));
+      if (Array.isArray(parts)) [cursorChannel, seq] = parts;
+    } catch {
+      throw invalid();
+    }
+  }
+  if (cursorChannel !== channelId || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw invalid();
+  return seq;
+}
+
+const toPayload = (row: ChannelEvent): ChannelEventPayload => ({
+  channelId: row.channelId,
+  seq: row.seq,
+  type: row.type,
+  messageId: row.messageId,
+  userId: row.userId,
+  emoji: (row.data as { emoji?: string } | null)?.emoji ?? null,
+  createdAt: row.createdAt.toISOString(),
+});
+
+/** Events read from the log per page while replaying or filling a gap. */
+export const REPLAY_PAGE = 200;
+
+export interface StreamOptions {
+  /** Replay everything after this sequence number first; unset starts live from now. */
+  afterSeq?: number | null;
+  /** Only these event types reach the subscriber (all when unset). */
+  types?: ReadonlySet<ChannelEventType>;
+}
+
+/**
+ * Every change to a channel, in order, exactly once: replays the event log
+ * after `afterSeq`, then follows live events. Live events are buffered while
+ * the replay runs and de-duplicated by sequence number; a gap (a lost or
+ * reordered publish) is filled from the log. A subscriber that falls more
+ * than {@link MAX_PENDING_EVENTS} behind is paged from the log again instead of
+ * being held in memory. The stream ends with an error when the viewer leaves
+ * the channel or their session is revoked.
+ */
+export async function streamChannelEvents(
+  viewer: Viewer,
+  channelId: string,
+  options: StreamOptions = {},
+): Promise<AsyncIterableIterator<ChannelEventPayload>> {
+  const live: ChannelEventPayload[] = [];
+  let overflowed = false;
+  let failure: Error | null = null;
+  let finished = false;
+  let wake: (() => void) | null = null;
+  const signal = () => wake?.();
+
+  // Listen first, check after: nothing published in between is missed.
+  const listenings: Listening[] = [
+    pubsub.listen(topics.channel(channelId), (event) => {
+      if (overflowed) return;
+      if (live.length >= MAX_PENDING_EVENTS) {
+        overflowed = true;
+        live.length = 0;
+      } else live.push(event);
+      signal();
+    }),
+    pubsub.listen(topics.user(viewer.userId), (event) => {
+      if (event.type === 'SESSION_REVOKED' && (event.sessionId === null || event.sessionId === viewer.sessionId)) {
+        failure ??= unauthenticated('Your session was revoked; log in again.');
+        signal();
+      }
+    }),
+  ];
+  const close = async () => {
+    if (finished) return;
+    finished = true;
+    signal();
+    await Promise.all(listenings.map((l) => l.close()));
+  };
+
+  let nextSeq: number;
+  let replaying: boolean;
+  let startSeq: number;
+  try {
+    const { channel } = await requireReadableChannel(viewer, channelId);
+    await Promise.all(listenings.map((l) => l.ready));
+    // Read after listening: every event past lastSeq arrives live.
+    const { lastSeq } = await prisma.channel.findUniqueOrThrow({ where: { id: channel.id }, select: { lastSeq: true } });
+    startSeq = lastSeq;
+    if (options.afterSeq != null) {
+      if (options.afterSeq > lastSeq) throw badInput('The cursor is ahead of this channel; it is not one of its cursors.', 'after');
+      nextSeq = options.afterSeq + 1;
+      replaying = true;
+    } else {
+      nextSeq = lastSeq + 1;
+      replaying = false;
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+
+  const ready: ChannelEventPayload[] = [];
+  const accept = (event: ChannelEventPayload) => {
+    nextSeq = event.seq + 1;
+    if (!options.types || options.types.has(event.type)) ready.push(event);
+    // Leaving ends the stream, after the leave itself is delivered.
+    if (event.type === 'MEMBER_LEFT' && event.userId === viewer.userId && event.seq > startSeq) {
+      failure ??= forbidden('You left this channel; its events no longer reach you.');
+    }
+  };
+
+  const iterator: AsyncIterableIterator<ChannelEventPayload> = {
+    [Symbol.asyncIterator]: () => iterator,
+    async next() {
+      while (!finished) {
+        if (ready.length > 0) return { value: ready.shift()!, done: false };
+        if (failure) {
+          const error = failure;
+          await close();
+          throw error;
+        }
+        if (overflowed) {
+          overflowed = false;
+          replaying = true;
+        }
+        if (replaying) {
+          const rows = await prisma.channelEvent.findMany({
+            where: { channelId, seq: { gte: nextSeq } },
+            orderBy: { seq: 'asc' },
+            take: REPLAY_PAGE,
+          });
+          for (const row of rows) accept(toPayload(row));
+          if (rows.length < REPLAY_PAGE) replaying = false;
+          continue;
+        }
+        const event = live.shift();
+        if (event) {
+          if (event.seq === nextSeq) accept(event);
+          // Ahead of what we have: an earlier event's publish was lost or is late. It is committed, so read it.
+          else if (event.seq > nextSeq) replaying = true;
+          continue;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+      return { value: undefined, done: true };
+    },
+    async return() {
+      await close();
+      return { value: undefined, done: true };
+    },
+    async throw(error?: unknown) {
+      await close();
+      throw error;
+    },
+  };
+  return iterator;
 }

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { prisma } from '../db.ts';
-import { conflict, forbidden, isUniqueViolation, notFound, parseInput } from '../errors.ts';
+import { badInput, conflict, forbidden, isUniqueViolation, notFound, parseInput } from '../errors.ts';
 import type { Message } from '../generated/prisma/client.ts';
 import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
-import { publishEvents, recordEvents, takeSeq } from './channelEvent.ts';
-import { pubsub, topics, type ChannelEventPayload, type TopicStream } from '../pubsub.ts';
+import type { ChannelEventType } from '../generated/prisma/enums.ts';
+import type { ChannelEventPayload } from '../pubsub.ts';
+import { appendEvents, publishEvents, recordEvents, streamChannelEvents, takeSeq } from './channelEvent.ts';
 
 /** API.md: message text is 1 to 100,000 characters. */
 export const MAX_MESSAGE_LENGTH = 100_000;
@@ -112,17 +113,112 @@ export async function getMessage(viewer: Viewer, messageId: string): Promise<Mes
 }
 
 /**
- * Streams MESSAGE_ADDED events (ids only) of a channel the viewer may read.
- * It listens before checking access, so nothing published in between is missed.
+ * Streams the channel's new messages (MESSAGE_ADDED events, ids only), in
+ * order and gap-free, for as long as the viewer may read the channel.
  */
-export async function streamMessages(viewer: Viewer, channelId: string): Promise<TopicStream<ChannelEventPayload>> {
-  const stream = pubsub.subscribe(topics.channel(channelId), (event) => event.type === 'MESSAGE_ADDED');
+export function streamMessages(viewer: Viewer, channelId: string): Promise<AsyncIterableIterator<ChannelEventPayload>> {
+  return streamChannelEvents(viewer, channelId, { types: MESSAGE_ADDED });
+}
+
+const MESSAGE_ADDED: ReadonlySet<ChannelEventType> = new Set(['MESSAGE_ADDED']);
+
+/** A message the viewer may read, with the access they have to its channel. */
+async function loadForChange(viewer: Viewer, messageId: string) {
+  const message = await prisma.message.findUnique({ where: { id: messageId } });
+  if (!message) throw notFound('Message');
   try {
-    await requireReadableChannel(viewer, channelId);
-    await stream.ready;
-  } catch (error) {
-    await stream.return();
-    throw error;
+    return { message, ...(await requireReadableChannel(viewer, message.channelId)) };
+  } catch {
+    throw notFound('Message');
   }
-  return stream;
+}
+
+const editSchema = z.object({ messageId: z.string(), text: messageText });
+
+/** Changes a message's text: its author only; a deleted message cannot be edited. */
+export async function editMessage(viewer: Viewer, input: unknown): Promise<Message> {
+  const { messageId, text } = parseInput(editSchema, input);
+  const { message } = await loadForChange(viewer, messageId);
+  if (message.authorId !== viewer.userId) throw forbidden('Only the author can edit a message.');
+  if (message.deletedAt) throw conflict('This message was deleted; it cannot be edited.');
+  if (message.text === text) return message;
+  const { updated, payloads } = await prisma.$transaction(async (tx) => {
+    const updated = await tx.message.update({ where: { id: messageId }, data: { text, editedAt: new Date() } });
+    const payloads = await appendEvents(tx, message.channelId, [
+      { type: 'MESSAGE_EDITED', messageId, userId: viewer.userId },
+    ]);
+    return { updated, payloads };
+  });
+  await publishEvents(payloads);
+  return updated;
+}
+
+/**
+ * Soft-deletes a message: its author, or an owner or admin of the workspace.
+ * The text is erased; thread replies stay. Deleting twice is a no-op.
+ */
+export async function deleteMessage(viewer: Viewer, messageId: string): Promise<Message> {
+  const { message, channel } = await loadForChange(viewer, messageId);
+  if (message.authorId !== viewer.userId) {
+    const member = await prisma.workspaceMember.findUnique({
+      where: { workspaceId_userId: { workspaceId: channel.workspaceId, userId: viewer.userId } },
+      select: { role: true },
+    });
+    if (member?.role !== 'OWNER' && member?.role !== 'ADMIN') {
+      throw forbidden('Only the author or a workspace admin can delete a message.');
+    }
+  }
+  if (message.deletedAt) return message;
+  const { deleted, payloads } = await prisma.$transaction(async (tx) => {
+    const deleted = await tx.message.update({ where: { id: messageId }, data: { text: '', deletedAt: new Date() } });
+    const payloads = await appendEvents(tx, message.channelId, [
+      { type: 'MESSAGE_DELETED', messageId, userId: viewer.userId },
+    ]);
+    return { deleted, payloads };
+  });
+  await publishEvents(payloads);
+  return deleted;
+}
+
+const SHORTCODE = /^:[a-z0-9_+-]{1,64}:$/;
+const PICTOGRAPHIC = /\p{Extended_Pictographic}|\p{Regional_Indicator}|[#*0-9]\uFE0F?\u20E3/u;
+const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });
+
+/** A reaction is one emoji (one grapheme, skin tones and ZWJ sequences included) or a `:shortcode:`. */
+export function parseEmoji(emoji: string): string {
+  const value = emoji.trim();
+  if (SHORTCODE.test(value)) return value;
+  const clusters = [...graphemes.segment(value)];
+  if (clusters.length === 1 && PICTOGRAPHIC.test(value) && value.length <= 32) return value;
+  throw badInput('emoji must be a single emoji or a :shortcode: (lower-case letters, digits, "_", "+", "-").', 'emoji');
+}
+
+async function changeReaction(viewer: Viewer, messageId: string, rawEmoji: string, add: boolean): Promise<Message> {
+  const emoji = parseEmoji(rawEmoji);
+  const { message, isMember } = await loadForChange(viewer, messageId);
+  if (!isMember) throw forbidden('Join the channel before reacting in it.');
+  if (add && message.deletedAt) throw conflict('This message was deleted; it cannot get reactions.');
+  const payloads = await prisma.$transaction(async (tx) => {
+    const key = { messageId, userId: viewer.userId, emoji };
+    const { count } = add
+      ? await tx.reaction.createMany({ data: [key], skipDuplicates: true })
+      : await tx.reaction.deleteMany({ where: key });
+    // Reacting twice (or removing what is not there) changes nothing and emits nothing.
+    if (count === 0) return [];
+    return appendEvents(tx, message.channelId, [
+      { type: add ? 'REACTION_ADDED' : 'REACTION_REMOVED', messageId, userId: viewer.userId, emoji },
+    ]);
+  });
+  await publishEvents(payloads);
+  return message;
+}
+
+/** Adds the viewer's reaction; idempotent. Channel members only. */
+export function addReaction(viewer: Viewer, messageId: string, emoji: string): Promise<Message> {
+  return changeReaction(viewer, messageId, emoji, true);
+}
+
+/** Removes the viewer's reaction; idempotent. */
+export function removeReaction(viewer: Viewer, messageId: string, emoji: string): Promise<Message> {
+  return changeReaction(viewer, messageId, emoji, false);
 }

@@ -6,6 +6,7 @@ import {
   getChannel,
   joinChannel,
   leaveChannel,
+  markRead,
   openDirectMessage,
   updateMembership,
 } from '../../services/channel.ts';
@@ -156,6 +157,13 @@ builder.mutationFields((t) => ({
     args: { channelId: t.arg.id({ required: true }), userIds: t.arg.idList({ required: true }) },
     resolve: (_root, { channelId, userIds }, ctx) =>
       addChannelMembers(ctx.viewer, parseId('Channel', channelId), parseIds('User', userIds)),
+  }),
+  markRead: t.withAuth({ loggedIn: true }).field({
+    type: MembershipRef,
+    description: 'Moves your read position forward to this message (never back) and emits READ.',
+    args: { channelId: t.arg.id({ required: true }), messageId: t.arg.id({ required: true }) },
+    resolve: (_root, { channelId, messageId }, ctx) =>
+      markRead(ctx.viewer, parseId('Channel', channelId), parseId('Message', messageId)),
   }),
   updateMembership: t.withAuth({ loggedIn: true }).field({
     type: MembershipRef,

@@ -1,6 +1,14 @@
 import { builder } from '../../builder.ts';
 import { prisma } from '../../db.ts';
-import { getMessage, sendMessage, streamMessages } from '../../services/message.ts';
+import {
+  addReaction,
+  deleteMessage,
+  editMessage,
+  getMessage,
+  removeReaction,
+  sendMessage,
+  streamMessages,
+} from '../../services/message.ts';
 import type { ChannelEventPayload } from '../../pubsub.ts';
 import { parseId } from '../ids.ts';
 
@@ -96,6 +104,40 @@ builder.mutationField('sendMessage', (t) =>
       }),
   }),
 );
+
+const EditMessageInput = builder.inputType('EditMessageInput', {
+  fields: (t) => ({
+    messageId: t.id({ required: true }),
+    text: t.string({ required: true, description: '1 to 100,000 characters, not only white space.' }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  editMessage: t.withAuth({ loggedIn: true }).field({
+    type: MessageRef,
+    description: 'The author only; sets editedAt and emits MESSAGE_EDITED.',
+    args: { input: t.arg({ type: EditMessageInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      editMessage(ctx.viewer, { ...input, messageId: parseId('Message', input.messageId) }),
+  }),
+  deleteMessage: t.withAuth({ loggedIn: true }).field({
+    type: MessageRef,
+    description: 'The author or a workspace owner/admin. Soft delete: text becomes "", deletedAt is set, replies stay.',
+    args: { messageId: t.arg.id({ required: true }) },
+    resolve: (_root, { messageId }, ctx) => deleteMessage(ctx.viewer, parseId('Message', messageId)),
+  }),
+  addReaction: t.withAuth({ loggedIn: true }).field({
+    type: MessageRef,
+    description: 'A single emoji or a :shortcode:. Reacting twice is a no-op.',
+    args: { messageId: t.arg.id({ required: true }), emoji: t.arg.string({ required: true }) },
+    resolve: (_root, { messageId, emoji }, ctx) => addReaction(ctx.viewer, parseId('Message', messageId), emoji),
+  }),
+  removeReaction: t.withAuth({ loggedIn: true }).field({
+    type: MessageRef,
+    args: { messageId: t.arg.id({ required: true }), emoji: t.arg.string({ required: true }) },
+    resolve: (_root, { messageId, emoji }, ctx) => removeReaction(ctx.viewer, parseId('Message', messageId), emoji),
+  }),
+}));
 
 builder.subscriptionField('messageAdded', (t) =>
   t.withAuth({ loggedIn: true }).prismaField({

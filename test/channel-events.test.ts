@@ -1,0 +1,295 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  AddReactionDocument,
+  ChannelEventsDocument,
+  ChannelMessagesDocument,
+  DeleteMessageDocument,
+  EditMessageDocument,
+  JoinChannelDocument,
+  LeaveChannelDocument,
+  LogInDocument,
+  LogOutDocument,
+  MarkReadDocument,
+  MessageAddedDocument,
+  MessageReactionsDocument,
+  MessageRepliesDocument,
+  RemoveReactionDocument,
+  SendMessageDocument,
+  UnreadCountsDocument,
+  type ChannelEventsSubscription,
+} from '../client/generated/graphql.ts';
+import { connect, ok, refused, subscribe } from './support/client.ts';
+import { backendName, startServer, waitForSubscribers, type TestServer } from './support/server.ts';
+import { channelWith, signUpUsers, workspaceWith, type TestUser } from './support/world.ts';
+
+let server: TestServer;
+let ann: TestUser;
+let bob: TestUser;
+let cat: TestUser;
+let outsider: TestUser;
+let workspaceId: string;
+
+beforeAll(async () => {
+  server = await startServer();
+  [ann, bob, cat, outsider] = await signUpUsers(server, 'ann', 'bob', 'cat', 'outsider');
+  workspaceId = await workspaceWith(server, ann, [bob, cat]);
+  await workspaceWith(server, outsider);
+});
+
+type Event = ChannelEventsSubscription['channelEvents'];
+const inner = (data: ChannelEventsSubscription[]): Event[] => data.map((d) => d.channelEvents);
+
+const send = (token: string, channelId: string, text: string, extra: { threadRootId?: string } = {}) =>
+  ok(server, SendMessageDocument, { input: { channelId, text, ...extra } }, token).then((r) => r.sendMessage);
+
+/** Every event once, consecutive and increasing. */
+function expectGapFree(events: Event[]) {
+  const seqs = events.map((e) => e.seq);
+  for (let i = 1; i < seqs.length; i++) expect(seqs[i], `event ${i} of ${seqs.join(',')}`).toBe(seqs[i - 1]! + 1);
+  expect(new Set(events.map((e) => e.cursor)).size).toBe(events.length);
+}
+
+describe(`channelEvents: ordered, resumable (${backendName})`, () => {
+  it('resumes after a disconnect with exactly the missed events, then goes live, while messages keep coming', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob]);
+    const first = subscribe(connect(server, bob.token), ChannelEventsDocument, { channelId });
+    await waitForSubscribers(server, channelId);
+    const early = await send(ann.token, channelId, 'before the disconnect');
+    const [seen] = inner(await first.waitForCount(1));
+    expect(seen).toMatchObject({ type: 'MESSAGE_ADDED', message: { id: early.id }, user: { id: ann.id } });
+    first.unsubscribe();
+
+    // While bob is away: 30 messages, an edit and a delete.
+    const missed = [];
+    for (let i = 1; i <= 30; i++) missed.push(await send(ann.token, channelId, `missed ${i}`));
+    await ok(server, EditMessageDocument, { input: { messageId: missed[0]!.id, text: 'missed 1 (edited)' } }, ann.token);
+    await ok(server, DeleteMessageDocument, { messageId: missed[1]!.id }, ann.token);
+
+    // Resume, while 20 more are being sent.
+    const resumed = subscribe(connect(server, bob.token), ChannelEventsDocument, { channelId, after: seen!.cursor });
+    const sending = (async () => {
+      for (let i = 1; i <= 20; i++) await send(ann.token, channelId, `live ${i}`);
+    })();
+    const events = inner(await resumed.waitForCount(52, 15_000));
+    await sending;
+    expectGapFree(events);
+    expect(events[0]!.seq).toBe(seen!.seq + 1);
+    expect(events.map((e) => e.type)).toEqual([
+      ...Array(30).fill('MESSAGE_ADDED'),
+      'MESSAGE_EDITED',
+      'MESSAGE_DELETED',
+      ...Array(20).fill('MESSAGE_ADDED'),
+    ]);
+    expect(events.slice(32).map((e) => e.message?.text)).toEqual(Array.from({ length: 20 }, (_, i) => `live ${i + 1}`));
+    expect(events[30]!.message).toMatchObject({ id: missed[0]!.id, text: 'missed 1 (edited)' });
+    expect(events[31]!.message).toMatchObject({ id: missed[1]!.id, text: '' });
+    // Nothing more arrives: no duplicates trailing behind.
+    const more = await send(ann.token, channelId, 'last');
+    const last = await resumed.waitFor((e) => e.channelEvents.message?.id === more.id, 'the last message');
+    expect(resumed.events.indexOf(last)).toBe(52);
+  });
+
+  it('replays more than a page of history after an old cursor, and accepts a message edge cursor', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob]);
+    const anchor = await send(ann.token, channelId, 'anchor');
+    for (let i = 1; i <= 250; i++) await send(bob.token, channelId, `m${i}`);
+    const { channel } = await ok(server, ChannelMessagesDocument, { id: channelId, first: 1 }, bob.token);
+    const edgeCursor = channel!.messages.edges[0]!.cursor;
+    expect(channel!.messages.edges[0]!.node.id).toBe(anchor.id);
+    const sub = subscribe(connect(server, bob.token), ChannelEventsDocument, { channelId, after: edgeCursor });
+    const events = inner(await sub.waitForCount(250, 20_000));
+    expectGapFree(events);
+    expect(events.map((e) => e.message?.text)).toEqual(Array.from({ length: 250 }, (_, i) => `m${i + 1}`));
+  });
+
+  it('gives every subscriber the same total order under concurrent senders, equal to the stored order', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob, cat]);
+    const subs = [subscribe(connect(server, bob.token), ChannelEventsDocument, { channelId }), subscribe(connect(server, cat.token), ChannelEventsDocument, { channelId })];
+    await waitForSubscribers(server, channelId, 2);
+    const senders = [ann, bob, cat, ann];
+    await Promise.all(
+      senders.map(async (user, s) => {
+        for (let i = 0; i < 100; i++) await send(user.token, channelId, `s${s}-${i}`);
+      }),
+    );
+    const orders = await Promise.all(subs.map(async (sub) => inner(await sub.waitForCount(400, 30_000))));
+    for (const events of orders) expectGapFree(events);
+    const ids = orders.map((events) => events.map((e) => e.message!.id));
+    expect(ids[1]).toEqual(ids[0]);
+    // Each sender's own messages keep their order.
+    const texts = orders[0]!.map((e) => e.message!.text);
+    for (let s = 0; s < 4; s++) {
+      expect(texts.filter((t) => t.startsWith(`s${s}-`))).toEqual(Array.from({ length: 100 }, (_, i) => `s${s}-${i}`));
+    }
+    // The stored history has the same order.
+    const stored: string[] = [];
+    let after: string | null | undefined;
+    for (;;) {
+      const { channel } = await ok(server, ChannelMessagesDocument, { id: channelId, first: 100, after }, ann.token);
+      stored.push(...channel!.messages.edges.map((e) => e.node.id));
+      if (!channel!.messages.pageInfo.hasNextPage) break;
+      after = channel!.messages.pageInfo.endCursor;
+    }
+    expect(stored).toEqual(ids[0]);
+  });
+
+  it('refuses garbage cursors and cursors of another channel with BAD_USER_INPUT', async () => {
+    const a = await channelWith(server, workspaceId, ann, [bob]);
+    const b = await channelWith(server, workspaceId, ann, [bob]);
+    const sub = subscribe(connect(server, bob.token), ChannelEventsDocument, { channelId: a });
+    await waitForSubscribers(server, a);
+    await send(ann.token, a, 'x');
+    const [event] = inner(await sub.waitForCount(1));
+    for (const after of ['garbage', event!.cursor]) {
+      const bad = subscribe(connect(server, bob.token), ChannelEventsDocument, { channelId: after === 'garbage' ? a : b, after });
+      expect(JSON.stringify(await bad.waitForError())).toContain('BAD_USER_INPUT');
+    }
+  });
+
+  it('refuses subscribing to channels the caller cannot read (NOT_FOUND)', async () => {
+    const secret = await channelWith(server, workspaceId, ann, [bob], { private: true });
+    for (const user of [cat, outsider]) {
+      const sub = subscribe(connect(server, user.token), ChannelEventsDocument, { channelId: secret });
+      expect(JSON.stringify(await sub.waitForError())).toContain('NOT_FOUND');
+    }
+  });
+
+  it('stops delivering the moment a member leaves: the leave arrives, then the stream ends with an error', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob], { private: true });
+    const sub = subscribe(connect(server, bob.token), ChannelEventsDocument, { channelId });
+    const added = subscribe(connect(server, bob.token), MessageAddedDocument, { channelId });
+    await waitForSubscribers(server, channelId, 2);
+    await ok(server, LeaveChannelDocument, { channelId }, bob.token);
+    await send(ann.token, channelId, 'after bob left');
+    expect(JSON.stringify(await sub.waitForError())).toContain('FORBIDDEN');
+    expect(JSON.stringify(await added.waitForError())).toContain('FORBIDDEN');
+    expect(inner(sub.events).map((e) => e.type)).toEqual(['MEMBER_LEFT']);
+    expect(added.events).toHaveLength(0);
+  });
+
+  it('ends open subscriptions when their session is revoked', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob]);
+    const { logIn } = await ok(server, LogInDocument, { input: { email: bob.email, password: bob.password } });
+    const sub = subscribe(connect(server, logIn.token), ChannelEventsDocument, { channelId });
+    await waitForSubscribers(server, channelId);
+    await ok(server, LogOutDocument, {}, logIn.token);
+    expect(JSON.stringify(await sub.waitForError())).toContain('UNAUTHENTICATED');
+  });
+});
+
+describe(`edits, deletes and threads (${backendName})`, () => {
+  it('lets only the author edit, keeping editedAt; deleted messages cannot be edited', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob]);
+    const message = await send(bob.token, channelId, 'typo');
+    const { editMessage } = await ok(server, EditMessageDocument, { input: { messageId: message.id, text: 'fixed' } }, bob.token);
+    expect(editMessage.text).toBe('fixed');
+    expect(editMessage.editedAt).not.toBeNull();
+    await refused(server, 'FORBIDDEN', EditMessageDocument, { input: { messageId: message.id, text: 'hijack' } }, ann.token);
+    await refused(server, 'NOT_FOUND', EditMessageDocument, { input: { messageId: message.id, text: 'x' } }, outsider.token);
+    await refused(server, 'BAD_USER_INPUT', EditMessageDocument, { input: { messageId: message.id, text: '  ' } }, bob.token);
+    await ok(server, DeleteMessageDocument, { messageId: message.id }, bob.token);
+    await refused(server, 'CONFLICT', EditMessageDocument, { input: { messageId: message.id, text: 'again' } }, bob.token);
+  });
+
+  it('lets the author or a workspace admin delete; the text is erased and replies stay', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob, cat]);
+    const root = await send(bob.token, channelId, 'secret plan');
+    await send(cat.token, channelId, 'reply', { threadRootId: root.id });
+    await refused(server, 'FORBIDDEN', DeleteMessageDocument, { messageId: root.id }, cat.token);
+    // ann owns the workspace.
+    const { deleteMessage } = await ok(server, DeleteMessageDocument, { messageId: root.id }, ann.token);
+    expect(deleteMessage).toMatchObject({ text: '', replyCount: 1 });
+    expect(deleteMessage.deletedAt).not.toBeNull();
+    const again = await ok(server, DeleteMessageDocument, { messageId: root.id }, bob.token);
+    expect(again.deleteMessage.deletedAt).toBe(deleteMessage.deletedAt);
+    const { message } = await ok(server, MessageRepliesDocument, { id: root.id, first: 10 }, bob.token);
+    expect(message!.replies.edges.map((e) => e.node.text)).toEqual(['reply']);
+  });
+});
+
+describe(`reactions (${backendName})`, () => {
+  it('groups reactions by emoji with counts and reactedByMe; reacting twice changes nothing', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob, cat]);
+    const message = await send(ann.token, channelId, 'react to me');
+    const events = subscribe(connect(server, ann.token), ChannelEventsDocument, { channelId });
+    await waitForSubscribers(server, channelId);
+    await ok(server, AddReactionDocument, { messageId: message.id, emoji: '👍' }, bob.token);
+    await ok(server, AddReactionDocument, { messageId: message.id, emoji: '👍' }, bob.token);
+    await ok(server, AddReactionDocument, { messageId: message.id, emoji: '👍' }, cat.token);
+    await ok(server, AddReactionDocument, { messageId: message.id, emoji: ':tada:' }, cat.token);
+    await ok(server, AddReactionDocument, { messageId: message.id, emoji: '👩‍👩‍👧' }, cat.token);
+    const { message: seenByBob } = await ok(server, MessageReactionsDocument, { id: message.id }, bob.token);
+    expect(seenByBob!.reactions).toEqual([
+      { emoji: '👍', count: 2, reactedByMe: true },
+      { emoji: ':tada:', count: 1, reactedByMe: false },
+      { emoji: '👩‍👩‍👧', count: 1, reactedByMe: false },
+    ]);
+    const { removeReaction } = await ok(server, RemoveReactionDocument, { messageId: message.id, emoji: '👍' }, bob.token);
+    await ok(server, RemoveReactionDocument, { messageId: message.id, emoji: '👍' }, bob.token);
+    expect(removeReaction.reactions[0]).toEqual({ emoji: '👍', count: 1, reactedByMe: false });
+    const received = inner(await events.waitForCount(5));
+    expect(received.map((e) => [e.type, e.emoji, e.user?.id])).toEqual([
+      ['REACTION_ADDED', '👍', bob.id],
+      ['REACTION_ADDED', '👍', cat.id],
+      ['REACTION_ADDED', ':tada:', cat.id],
+      ['REACTION_ADDED', '👩‍👩‍👧', cat.id],
+      ['REACTION_REMOVED', '👍', bob.id],
+    ]);
+  });
+
+  it.each([['two emoji', '👍👍'], ['text', 'yes'], ['bad shortcode', ':Not OK:'], ['empty', '']])(
+    'refuses %s as an emoji (BAD_USER_INPUT)',
+    async (_what, emoji) => {
+      const channelId = await channelWith(server, workspaceId, ann);
+      const message = await send(ann.token, channelId, 'x');
+      await refused(server, 'BAD_USER_INPUT', AddReactionDocument, { messageId: message.id, emoji }, ann.token);
+    },
+  );
+
+  it('refuses reacting where the caller cannot read (NOT_FOUND) or has not joined (FORBIDDEN)', async () => {
+    const secret = await channelWith(server, workspaceId, ann, [bob], { private: true });
+    const open = await channelWith(server, workspaceId, ann);
+    const hidden = await send(ann.token, secret, 'hidden');
+    const visible = await send(ann.token, open, 'visible');
+    await refused(server, 'NOT_FOUND', AddReactionDocument, { messageId: hidden.id, emoji: '👀' }, cat.token);
+    await refused(server, 'NOT_FOUND', AddReactionDocument, { messageId: hidden.id, emoji: '👀' }, outsider.token);
+    await refused(server, 'FORBIDDEN', AddReactionDocument, { messageId: visible.id, emoji: '👀' }, cat.token);
+    await ok(server, JoinChannelDocument, { channelId: open }, cat.token);
+    await ok(server, AddReactionDocument, { messageId: visible.id, emoji: '👀' }, cat.token);
+  });
+});
+
+describe(`read state (${backendName})`, () => {
+  it('counts unread top-level messages and moves the read position forward only, emitting READ', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob]);
+    const messages = [];
+    for (let i = 1; i <= 5; i++) messages.push(await send(ann.token, channelId, `m${i}`));
+    await send(ann.token, channelId, 'reply', { threadRootId: messages[0]!.id });
+    const unread = async (token: string) => (await ok(server, UnreadCountsDocument, { id: channelId }, token)).channel!;
+    expect(await unread(bob.token)).toMatchObject({ unreadCount: 5, myMembership: { unreadCount: 5 } });
+    expect((await unread(ann.token)).unreadCount).toBe(0);
+
+    const events = subscribe(connect(server, ann.token), ChannelEventsDocument, { channelId });
+    await waitForSubscribers(server, channelId);
+    const { markRead } = await ok(server, MarkReadDocument, { channelId, messageId: messages[2]!.id }, bob.token);
+    expect(markRead).toMatchObject({ unreadCount: 2, user: { id: bob.id } });
+    // Backwards is a no-op, and emits nothing.
+    const back = await ok(server, MarkReadDocument, { channelId, messageId: messages[0]!.id }, bob.token);
+    expect(back.markRead.unreadCount).toBe(2);
+    await ok(server, MarkReadDocument, { channelId, messageId: messages[4]!.id }, bob.token);
+    expect((await unread(bob.token)).unreadCount).toBe(0);
+    const reads = inner(await events.waitForCount(2));
+    expect(reads.map((e) => [e.type, e.user?.id, e.message?.id])).toEqual([
+      ['READ', bob.id, messages[2]!.id],
+      ['READ', bob.id, messages[4]!.id],
+    ]);
+  });
+
+  it('refuses marking read a message of another channel, or a channel one is not in', async () => {
+    const a = await channelWith(server, workspaceId, ann, [bob]);
+    const b = await channelWith(server, workspaceId, ann, [bob]);
+    const inB = await send(ann.token, b, 'in b');
+    await refused(server, 'NOT_FOUND', MarkReadDocument, { channelId: a, messageId: inB.id }, bob.token);
+    await refused(server, 'NOT_FOUND', MarkReadDocument, { channelId: b, messageId: inB.id }, cat.token);
+  });
+});
