@@ -2,7 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MessageAddedDocument, SendMessageDocument } from '../client/generated/graphql.ts';
+import {
+  ChannelEventsDocument,
+  ChannelMessagesDocument,
+  DeleteMessageDocument,
+  EditMessageDocument,
+  MessageAddedDocument,
+  SendMessageDocument,
+  type ChannelEventsSubscription,
+} from '../client/generated/graphql.ts';
 import { connect, ok, subscribe } from './support/client.ts';
 import {
   channelTopic,
@@ -98,6 +106,75 @@ describe.skipIf(skipWithoutSharedServices)(
       expect(received.messageAdded).toMatchObject({ text: 'across instances', author: { id: ann.id } });
       await onA.waitFor((e) => e.messageAdded.id === sendMessage.id, 'the message on instance a');
     });
+
+    /** Waits until `count` instances have subscribed to the channel's Redis topic. */
+    const redisSubscribers = (channelId: string, count: number) =>
+      until(async () => {
+        const [, subscribers] = (await redis.pubsub('NUMSUB', channelTopic(channelId))) as [string, number];
+        return Number(subscribers) >= count;
+      }, `${count} instance(s) subscribed to the channel in Redis`);
+    const inner = (data: ChannelEventsSubscription[]) => data.map((d) => d.channelEvents);
+
+    it('resumes on one instance what was sent to the other, with no gap and no duplicate', async () => {
+      const ann = await signUpUser(a, 'ann');
+      const bob = await signUpUser(b, 'bob');
+      const workspaceId = await workspaceWith(a, ann, [bob]);
+      const channelId = await channelWith(a, workspaceId, ann, [bob]);
+      const send = (text: string) => ok(a, SendMessageDocument, { input: { channelId, text } }, ann.token).then((r) => r.sendMessage);
+
+      const first = subscribe(connect(b, bob.token), ChannelEventsDocument, { channelId });
+      await redisSubscribers(channelId, 1);
+      await send('before');
+      const [seen] = inner(await first.waitForCount(1));
+      first.unsubscribe();
+
+      const missed = [];
+      for (let i = 1; i <= 30; i++) missed.push(await send(`missed ${i}`));
+      await ok(a, EditMessageDocument, { input: { messageId: missed[0]!.id, text: 'edited' } }, ann.token);
+      await ok(a, DeleteMessageDocument, { messageId: missed[1]!.id }, ann.token);
+
+      const resumed = subscribe(connect(b, bob.token), ChannelEventsDocument, { channelId, after: seen!.cursor });
+      const sending = (async () => {
+        for (let i = 1; i <= 20; i++) await send(`live ${i}`);
+      })();
+      const events = inner(await resumed.waitForCount(52, 20_000));
+      await sending;
+      expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 52 }, (_, i) => seen!.seq + 1 + i));
+      expect(events.map((e) => e.type)).toEqual([
+        ...Array(30).fill('MESSAGE_ADDED'),
+        'MESSAGE_EDITED',
+        'MESSAGE_DELETED',
+        ...Array(20).fill('MESSAGE_ADDED'),
+      ]);
+    });
+
+    it('gives subscribers on both instances the same total order as the database under concurrent senders', async () => {
+      const users = await Promise.all(['s0', 's1', 's2', 's3'].map((n, i) => signUpUser(i % 2 ? b : a, n)));
+      const workspaceId = await workspaceWith(a, users[0]!, users.slice(1));
+      const channelId = await channelWith(a, workspaceId, users[0]!, users.slice(1));
+      const subs = [
+        subscribe(connect(a, users[0]!.token), ChannelEventsDocument, { channelId }),
+        subscribe(connect(b, users[1]!.token), ChannelEventsDocument, { channelId }),
+      ];
+      await redisSubscribers(channelId, 2);
+      await Promise.all(
+        users.map(async (user, s) => {
+          const target = s % 2 ? b : a;
+          for (let i = 0; i < 100; i++) await ok(target, SendMessageDocument, { input: { channelId, text: `s${s}-${i}` } }, user.token);
+        }),
+      );
+      const orders = await Promise.all(subs.map(async (sub) => inner(await sub.waitForCount(400, 40_000)).map((e) => e.message!.id)));
+      expect(orders[1]).toEqual(orders[0]);
+      const stored: string[] = [];
+      let after: string | null | undefined;
+      for (;;) {
+        const { channel } = await ok(a, ChannelMessagesDocument, { id: channelId, first: 100, after }, users[0]!.token);
+        stored.push(...channel!.messages.edges.map((e) => e.node.id));
+        if (!channel!.messages.pageInfo.hasNextPage) break;
+        after = channel!.messages.pageInfo.endCursor;
+      }
+      expect(stored).toEqual(orders[0]);
+    }, 60_000);
 
     it('shuts down gracefully on SIGTERM: open sockets close with 1001 and the process exits 0', async () => {
       const user = await signUpUser(a, 'closer');
