@@ -13,6 +13,15 @@ export interface ChannelEventPayload {
   userId: string | null;
   /** The reaction's emoji, for REACTION_ADDED and REACTION_REMOVED. */
   emoji: string | null;
+  /**
+   * For MESSAGE_ADDED and READ of top-level messages: the message's position
+   * among the channel's top-level messages, from which unread counts follow.
+   */
+  number: number | null;
+  /** For MESSAGE_ADDED of a thread reply: its root. */
+  threadRootId: string | null;
+  /** For MESSAGE_ADDED: the members it @-mentions. */
+  mentions: string[];
   /** ISO time the event was recorded. */
   createdAt: string;
 }

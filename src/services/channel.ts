@@ -6,6 +6,7 @@ import type { Channel, Membership } from '../generated/prisma/client.ts';
 import { requireReadableChannel, requireWorkspaceMember, requireWorkspaceUsers } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { appendEvents, publishEvents } from './channelEvent.ts';
+import { pubsub, topics } from '../pubsub.ts';
 
 /** API.md: a group direct message has at most 100 members, the caller included. */
 export const MAX_GROUP_MEMBERS = 100;
@@ -52,6 +53,7 @@ export async function createChannel(viewer: Viewer, input: unknown): Promise<Cha
       return { channel, payloads };
     });
     await publishEvents(payloads);
+    await announce(members, channel.id, 'CHANNEL_ADDED');
     return channel;
   } catch (error) {
     if (isUniqueViolation(error)) throw conflict(`A channel named "${name}" already exists in this workspace.`, 'name');
@@ -100,6 +102,7 @@ export async function openDirectMessage(viewer: Viewer, input: unknown): Promise
       return { channel, payloads };
     });
     await publishEvents(payloads);
+    await announce(people, channel.id, 'CHANNEL_ADDED');
     return channel;
   } catch (error) {
     // Opened by someone else at the same moment: theirs is the one.
@@ -136,6 +139,7 @@ export async function leaveChannel(viewer: Viewer, channelId: string): Promise<b
     return appendEvents(tx, channelId, [{ type: 'MEMBER_LEFT', userId: viewer.userId }]);
   });
   await publishEvents(payloads);
+  await announce([viewer.userId], channelId, 'CHANNEL_REMOVED');
   return payloads.length > 0;
 }
 
@@ -151,6 +155,13 @@ export async function addChannelMembers(viewer: Viewer, channelId: string, userI
   await requireWorkspaceUsers(channel.workspaceId, userIds);
   await addMembers(channel.id, userIds);
   return channel;
+}
+
+/** Tells each user (their inbox, on every instance) that they joined or left a channel. */
+async function announce(userIds: string[], channelId: string, type: 'CHANNEL_ADDED' | 'CHANNEL_REMOVED'): Promise<void> {
+  await Promise.all(
+    userIds.map((userId) => pubsub.publish(topics.user(userId), { type, channelId }).catch(() => undefined)),
+  );
 }
 
 async function addMembers(channelId: string, userIds: string[]): Promise<void> {
@@ -174,6 +185,11 @@ async function addMembers(channelId: string, userIds: string[]): Promise<void> {
     return appendEvents(tx, channelId, added.map((userId) => ({ type: 'MEMBER_JOINED' as const, userId })));
   });
   await publishEvents(payloads);
+  await announce(
+    payloads.map((p) => p.userId!),
+    channelId,
+    'CHANNEL_ADDED',
+  );
 }
 
 const membershipSchema = z.object({
@@ -215,7 +231,7 @@ export async function markRead(viewer: Viewer, channelId: string, messageId: str
       data: { lastReadNumber: number, lastReadSeq: message.seq },
     });
     const payloads =
-      count > 0 ? await appendEvents(tx, channelId, [{ type: 'READ', messageId, userId: viewer.userId }]) : [];
+      count > 0 ? await appendEvents(tx, channelId, [{ type: 'READ', messageId, userId: viewer.userId, number }]) : [];
     return { membership: await tx.membership.findUniqueOrThrow({ where: key }), payloads };
   });
   await publishEvents(payloads);

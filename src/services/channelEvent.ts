@@ -14,6 +14,17 @@ export interface NewEvent {
   messageId?: string | null;
   userId?: string | null;
   emoji?: string | null;
+  number?: number | null;
+  threadRootId?: string | null;
+  mentions?: string[];
+}
+
+/** What the log keeps beyond its columns (everything a payload needs to be rebuilt). */
+interface EventData {
+  emoji?: string;
+  number?: number;
+  threadRootId?: string;
+  mentions?: string[];
 }
 
 /**
@@ -54,14 +65,21 @@ export async function recordEvents(
     messageId: event.messageId ?? null,
     userId: event.userId ?? null,
     emoji: event.emoji ?? null,
+    number: event.number ?? null,
+    threadRootId: event.threadRootId ?? null,
+    mentions: event.mentions ?? [],
     createdAt: createdAt.toISOString(),
   }));
   await tx.channelEvent.createMany({
-    data: payloads.map(({ emoji, createdAt: _at, ...row }) => ({
-      ...row,
-      createdAt,
-      ...(emoji ? { data: { emoji } } : {}),
-    })),
+    data: payloads.map(({ channelId, seq, type, messageId, userId, emoji, number, threadRootId, mentions }) => {
+      const data: EventData = {
+        ...(emoji ? { emoji } : {}),
+        ...(number != null ? { number } : {}),
+        ...(threadRootId ? { threadRootId } : {}),
+        ...(mentions.length ? { mentions } : {}),
+      };
+      return { channelId, seq, type, messageId, userId, createdAt, ...(Object.keys(data).length ? { data: { ...data } } : {}) };
+    }),
   });
   return payloads;
 }
@@ -121,15 +139,21 @@ export function parseEventCursor(cursor: string, channelId: string): number {
   return seq;
 }
 
-const toPayload = (row: ChannelEvent): ChannelEventPayload => ({
-  channelId: row.channelId,
-  seq: row.seq,
-  type: row.type,
-  messageId: row.messageId,
-  userId: row.userId,
-  emoji: (row.data as { emoji?: string } | null)?.emoji ?? null,
-  createdAt: row.createdAt.toISOString(),
-});
+const toPayload = (row: ChannelEvent): ChannelEventPayload => {
+  const data = (row.data ?? {}) as EventData;
+  return {
+    channelId: row.channelId,
+    seq: row.seq,
+    type: row.type,
+    messageId: row.messageId,
+    userId: row.userId,
+    emoji: data.emoji ?? null,
+    number: data.number ?? null,
+    threadRootId: data.threadRootId ?? null,
+    mentions: data.mentions ?? [],
+    createdAt: row.createdAt.toISOString(),
+  };
+};
 
 /** Events read from the log per page while replaying or filling a gap. */
 export const REPLAY_PAGE = 200;

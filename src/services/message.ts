@@ -39,6 +39,7 @@ export async function sendMessage(viewer: Viewer, input: unknown): Promise<Messa
     if (first) return first;
   }
   const rootId = threadRootId ? await resolveThreadRoot(channelId, threadRootId) : null;
+  const handles = mentionedHandles(text);
 
   try {
     const { message, payloads } = await prisma.$transaction(async (tx) => {
@@ -54,8 +55,28 @@ export async function sendMessage(viewer: Viewer, input: unknown): Promise<Messa
           threadRootId: rootId,
         },
       });
+      const mentions = handles.length
+        ? (
+            await tx.membership.findMany({
+              where: { channelId, userId: { not: viewer.userId }, user: { handle: { in: handles } } },
+              select: { userId: true },
+            })
+          ).map((m) => m.userId)
+        : [];
+      if (mentions.length) {
+        await tx.mention.createMany({
+          data: mentions.map((userId) => ({ messageId: message.id, userId, channelId, number: message.number })),
+        });
+      }
       const payloads = await recordEvents(tx, channelId, seq, [
-        { type: 'MESSAGE_ADDED', messageId: message.id, userId: viewer.userId },
+        {
+          type: 'MESSAGE_ADDED',
+          messageId: message.id,
+          userId: viewer.userId,
+          number: message.number,
+          threadRootId: rootId,
+          mentions,
+        },
       ]);
       if (rootId) {
         await tx.message.update({ where: { id: rootId }, data: { replyCount: { increment: 1 } } });
@@ -78,6 +99,16 @@ export async function sendMessage(viewer: Viewer, input: unknown): Promise<Messa
     }
     throw error;
   }
+}
+
+/** The lower-cased handles a text @-mentions (at most 50; handles as signUp accepts them). */
+export function mentionedHandles(text: string): string[] {
+  const handles = new Set<string>();
+  for (const match of text.matchAll(/(?:^|[^\w@.])@([a-z0-9][a-z0-9_.-]{1,29})/gi)) {
+    handles.add(match[1]!.toLowerCase().replace(/[.-]+$/, ''));
+    if (handles.size >= 50) break;
+  }
+  return [...handles];
 }
 
 async function findByClientId(viewer: Viewer, channelId: string, clientMessageId: string): Promise<Message | null> {

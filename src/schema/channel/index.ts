@@ -36,6 +36,14 @@ export const MembershipRef = builder.prismaObject('Membership', {
       select: { lastReadNumber: true, channel: { select: { messageCount: true } } },
       resolve: (m) => unread(m.channel.messageCount, m.lastReadNumber),
     }),
+    mentionCount: t.int({
+      description: 'Unread top-level messages that @-mention this member.',
+      select: { lastReadNumber: true, userId: true, channelId: true },
+      resolve: (m) =>
+        prisma.mention.count({
+          where: { userId: m.userId, channelId: m.channelId, number: { gt: m.lastReadNumber } },
+        }),
+    }),
   }),
 });
 

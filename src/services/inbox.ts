@@ -1,0 +1,183 @@
+import { prisma } from '../db.ts';
+import { unauthenticated } from '../errors.ts';
+import { pubsub, topics, type ChannelEventPayload, type Listening, type UserPayload } from '../pubsub.ts';
+import type { Viewer } from './auth.ts';
+
+export type InboxEntryType = 'INITIAL' | 'UNREAD_CHANGED' | 'CHANNEL_ADDED' | 'CHANNEL_REMOVED';
+
+/** One line of a sidebar: a channel and its badge counts. */
+export interface InboxEntry {
+  type: InboxEntryType;
+  channelId: string;
+  unreadCount: number;
+  mentionCount: number;
+}
+
+interface ChannelState {
+  /** The newest top-level message's position. */
+  latest: number;
+  lastRead: number;
+  /** Positions of unread top-level messages that mention the viewer. */
+  mentions: Set<number>;
+  listening: Listening;
+}
+
+/** Unread mentions per channel: mentions past each membership's read position. */
+async function unreadMentions(userId: string, channelIds: string[]): Promise<Map<string, number[]>> {
+  const rows = await prisma.mention.findMany({
+    where: { userId, channelId: { in: channelIds }, number: { not: null } },
+    select: { channelId: true, number: true },
+    orderBy: { number: 'desc' },
+    take: 10_000,
+  });
+  const byChannel = new Map<string, number[]>();
+  for (const { channelId, number } of rows) byChannel.set(channelId, [...(byChannel.get(channelId) ?? []), number!]);
+  return byChannel;
+}
+
+/**
+ * The viewer's sidebar as a stream: first one INITIAL entry per channel they
+ * belong to, then an entry whenever a channel's unread or mention count
+ * changes, and when they are added to (new DMs included) or leave a channel.
+ * Counts come from the sequence positions carried by the events, so keeping
+ * them costs no query per message.
+ */
+export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator<InboxEntry>> {
+  const channels = new Map<string, ChannelState>();
+  const out: InboxEntry[] = [];
+  let failure: Error | null = null;
+  let finished = false;
+  let wake: (() => void) | null = null;
+  const signal = () => wake?.();
+
+  const counts = (state: ChannelState) => ({
+    unreadCount: Math.max(0, state.latest - state.lastRead),
+    mentionCount: [...state.mentions].filter((n) => n > state.lastRead).length,
+  });
+  const emit = (type: InboxEntryType, channelId: string, state: ChannelState) => {
+    out.push({ type, channelId, ...counts(state) });
+    signal();
+  };
+
+  const onChannelEvent = (event: ChannelEventPayload) => {
+    const state = channels.get(event.channelId);
+    if (!state) return;
+    const before = counts(state);
+    if (event.type === 'MESSAGE_ADDED' && event.number != null) {
+      state.latest = Math.max(state.latest, event.number);
+      // Posting marks the channel read up to one's own message (see sendMessage).
+      if (event.userId === viewer.userId) state.lastRead = Math.max(state.lastRead, event.number);
+      else if (event.mentions.includes(viewer.userId)) state.mentions.add(event.number);
+    } else if (event.type === 'READ' && event.userId === viewer.userId && event.number != null) {
+      state.lastRead = Math.max(state.lastRead, event.number);
+    } else if (event.type === 'MEMBER_LEFT' && event.userId === viewer.userId) {
+      return void remove(event.channelId);
+    }
+    for (const n of state.mentions) if (n <= state.lastRead) state.mentions.delete(n);
+    const after = counts(state);
+    if (after.unreadCount !== before.unreadCount || after.mentionCount !== before.mentionCount) {
+      emit('UNREAD_CHANGED', event.channelId, state);
+    }
+  };
+
+  /** Starts following channels: listen first, then read their counts, so no message falls in between. */
+  const follow = async (channelIds: string[], type: 'INITIAL' | 'CHANNEL_ADDED') => {
+    const fresh = channelIds.filter((id) => !channels.has(id));
+    if (fresh.length === 0) return;
+    const listenings = new Map(fresh.map((id) => [id, pubsub.listen(topics.channel(id), onChannelEvent)] as const));
+    await Promise.all([...listenings.values()].map((l) => l.ready));
+    const [memberships, mentions] = await Promise.all([
+      prisma.membership.findMany({
+        where: { userId: viewer.userId, channelId: { in: fresh } },
+        select: { channelId: true, lastReadNumber: true, channel: { select: { messageCount: true } } },
+        orderBy: { channelId: 'asc' },
+      }),
+      unreadMentions(viewer.userId, fresh),
+    ]);
+    if (finished) {
+      await Promise.all([...listenings.values()].map((l) => l.close()));
+      return;
+    }
+    const found = new Set(memberships.map((m) => m.channelId));
+    for (const [id, listening] of listenings) if (!found.has(id)) void listening.close();
+    for (const m of memberships) {
+      const state: ChannelState = {
+        latest: m.channel.messageCount,
+        lastRead: m.lastReadNumber,
+        mentions: new Set((mentions.get(m.channelId) ?? []).filter((n) => n > m.lastReadNumber)),
+        listening: listenings.get(m.channelId)!,
+      };
+      channels.set(m.channelId, state);
+      emit(type, m.channelId, state);
+    }
+  };
+
+  const remove = (channelId: string) => {
+    const state = channels.get(channelId);
+    if (!state) return;
+    channels.delete(channelId);
+    void state.listening.close();
+    out.push({ type: 'CHANNEL_REMOVED', channelId, unreadCount: 0, mentionCount: 0 });
+    signal();
+  };
+
+  const onUserEvent = (event: UserPayload) => {
+    if (event.type === 'SESSION_REVOKED' && (event.sessionId === null || event.sessionId === viewer.sessionId)) {
+      failure ??= unauthenticated('Your session was revoked; log in again.');
+      signal();
+    } else if (event.type === 'CHANNEL_ADDED') {
+      follow([event.channelId], 'CHANNEL_ADDED').catch((error: Error) => {
+        failure ??= error;
+        signal();
+      });
+    } else if (event.type === 'CHANNEL_REMOVED') {
+      remove(event.channelId);
+    }
+  };
+
+  const userListening = pubsub.listen(topics.user(viewer.userId), onUserEvent);
+  const close = async () => {
+    if (finished) return;
+    finished = true;
+    signal();
+    await Promise.all([userListening.close(), ...[...channels.values()].map((s) => s.listening.close())]);
+    channels.clear();
+  };
+  try {
+    await userListening.ready;
+    const memberships = await prisma.membership.findMany({ where: { userId: viewer.userId }, select: { channelId: true } });
+    await follow(
+      memberships.map((m) => m.channelId),
+      'INITIAL',
+    );
+  } catch (error) {
+    await close();
+    throw error;
+  }
+
+  const iterator: AsyncIterableIterator<InboxEntry> = {
+    [Symbol.asyncIterator]: () => iterator,
+    async next() {
+      while (!finished) {
+        if (out.length > 0) return { value: out.shift()!, done: false };
+        if (failure) {
+          const error = failure;
+          await close();
+          throw error;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+      return { value: undefined, done: true };
+    },
+    async return() {
+      await close();
+      return { value: undefined, done: true };
+    },
+    async throw(error?: unknown) {
+      await close();
+      throw error;
+    },
+  };
+  return iterator;
+}
