@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ChannelMessagesDocument, SendMessageDocument, WorkspaceDocument } from '../client/generated/graphql.ts';
-import { ok } from './support/client.ts';
-import { backendName, startServer, type TestServer } from './support/server.ts';
+import { ChannelEventsDocument, ChannelMessagesDocument, SendMessageDocument, WorkspaceDocument } from '../client/generated/graphql.ts';
+import { connect, ok, subscribe } from './support/client.ts';
+import { backendName, startServer, waitForSubscribers, type TestServer } from './support/server.ts';
 import { channelWith, signUpUsers, workspaceWith, type TestUser } from './support/world.ts';
 
 let server: TestServer;
@@ -45,5 +45,26 @@ describe(`query counts on hot paths (${backendName})`, () => {
     for (let i = 0; i < 10; i++) await channelWith(server, workspaceId, users[0]!);
     const { count, statements } = await countQueries(() => ok(server, WorkspaceDocument, { id: workspaceId, first: 100 }, users[0]!.token));
     expect(count, statements.join('\n')).toBeLessThanOrEqual(8);
+  });
+});
+
+describe(`fan-out cost (${backendName})`, () => {
+  it('delivers one message to many subscribers with a number of queries that does not grow with them', async () => {
+    const costOf = async (subscribers: number) => {
+      const channel = await channelWith(server, workspaceId, users[0]!, users.slice(1));
+      const subs = Array.from({ length: subscribers }, (_, i) =>
+        subscribe(connect(server, users[i % users.length]!.token), ChannelEventsDocument, { channelId: channel }),
+      );
+      await waitForSubscribers(server, channel, subscribers);
+      const { count, statements } = await countQueries(async () => {
+        await ok(server, SendMessageDocument, { input: { channelId: channel, text: 'fan me out' } }, users[0]!.token);
+        await Promise.all(subs.map((sub) => sub.waitForCount(1)));
+      });
+      for (const sub of subs) sub.unsubscribe();
+      return { count, statements };
+    };
+    const few = await costOf(2);
+    const many = await costOf(30);
+    expect(many.count, many.statements.join('\n')).toBe(few.count);
   });
 });
