@@ -216,7 +216,6 @@ export async function streamChannelEvents(
   try {
     const { channel } = await requireReadableChannel(viewer, channelId);
     await Promise.all(listenings.map((l) => l.ready));
-    // Read after listening: every event past lastSeq arrives live.
     const { lastSeq } = await prisma.channel.findUniqueOrThrow({ where: { id: channel.id }, select: { lastSeq: true } });
     startSeq = lastSeq;
     if (options.afterSeq != null) {
@@ -224,7 +223,9 @@ export async function streamChannelEvents(
       nextSeq = options.afterSeq + 1;
       replaying = true;
     } else {
-      nextSeq = lastSeq + 1;
+      // Live from the moment we started listening: events that arrived since
+      // then are delivered even when they committed before lastSeq was read.
+      nextSeq = Math.min(lastSeq + 1, ...live.map((event) => event.seq));
       replaying = false;
     }
   } catch (error) {
