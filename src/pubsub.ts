@@ -18,8 +18,9 @@ export interface ChannelEventPayload {
    * among the channel's top-level messages, from which unread counts follow.
    */
   number: number | null;
-  /** For MESSAGE_ADDED of a thread reply: its root. */
+  /** For MESSAGE_ADDED and READ of a thread reply: its root and its position in the thread. */
   threadRootId: string | null;
+  replyNumber: number | null;
   /** For MESSAGE_ADDED: the members it @-mentions. */
   mentions: string[];
   /** ISO time the event was recorded. */
@@ -45,7 +46,8 @@ export interface PresencePayload {
 export type UserPayload =
   | { type: 'SESSION_REVOKED'; sessionId: string | null }
   | { type: 'CHANNEL_ADDED'; channelId: string }
-  | { type: 'CHANNEL_REMOVED'; channelId: string };
+  | { type: 'CHANNEL_REMOVED'; channelId: string }
+  | { type: 'THREAD_FOLLOWED'; rootId: string; channelId: string };
 
 /** A topic name that remembers the type of its payload. */
 export type Topic<T> = string & { readonly __payload?: T };

@@ -88,6 +88,44 @@ describe(`inbox: one live stream for the sidebar (${backendName})`, () => {
     ]);
   });
 
+  it('follows threads: replies to your message, your replies and mentions; reading a reply clears the thread', async () => {
+    const cat = (await signUpUsers(server, 'cat'))[0];
+    const ws = await workspaceWith(server, ann, [bob, cat]);
+    const channelId = await channelWith(server, ws, ann, [bob, cat]);
+    const root = await ok(server, SendMessageDocument, { input: { channelId, text: 'bob’s question' } }, bob.token);
+    const bobInbox = subscribe(connect(server, bob.token), InboxDocument, {});
+    const catInbox = subscribe(connect(server, cat.token), InboxDocument, {});
+    await bobInbox.waitFor((e) => e.inbox.channel.id === channelId, 'bob’s initial entry');
+    await catInbox.waitFor((e) => e.inbox.channel.id === channelId, 'cat’s initial entry');
+    const forThread = (sub: typeof bobInbox, from: number) =>
+      sub
+        .waitFor((e) => e.inbox.thread?.id === root.sendMessage.id && sub.events.indexOf(e) >= from, 'a thread entry')
+        .then((e) => ({ ...e.inbox, index: sub.events.indexOf(e) }));
+
+    const reply = (text: string) =>
+      ok(server, SendMessageDocument, { input: { channelId, text, threadRootId: root.sendMessage.id } }, ann.token).then((r) => r.sendMessage);
+    await reply('first answer');
+    let entry = await forThread(bobInbox, 0);
+    expect(entry).toMatchObject({ type: 'THREAD_FOLLOWED', unreadCount: 1, mentionCount: 0, channel: { id: channelId } });
+    const second = await reply(`second answer, @${cat.handle} knows more`);
+    entry = await forThread(bobInbox, entry.index + 1);
+    expect(entry).toMatchObject({ type: 'UNREAD_CHANGED', unreadCount: 2 });
+    const catEntry = await forThread(catInbox, 0);
+    expect(catEntry).toMatchObject({ type: 'THREAD_FOLLOWED', unreadCount: 2, mentionCount: 1 });
+
+    await ok(server, MarkReadDocument, { channelId, messageId: second.id }, bob.token);
+    entry = await forThread(bobInbox, entry.index + 1);
+    expect(entry).toMatchObject({ type: 'UNREAD_CHANGED', unreadCount: 0 });
+    // Replies do not count as unread in the channel itself.
+    const { channel } = await ok(server, MyMembershipDocument, { id: channelId }, bob.token);
+    expect(channel!.myMembership!.unreadCount).toBe(0);
+
+    // A new subscription starts with the followed threads that have something unread.
+    const later = subscribe(connect(server, cat.token), InboxDocument, {});
+    const initial = await later.waitFor((e) => e.inbox.thread?.id === root.sendMessage.id, 'cat’s initial thread entry');
+    expect(initial.inbox).toMatchObject({ type: 'INITIAL', unreadCount: 2, mentionCount: 1 });
+  });
+
   it('refuses the inbox without a token', async () => {
     const sub = subscribe(connect(server), InboxDocument, {});
     expect(JSON.stringify(await sub.waitForError())).toContain('UNAUTHENTICATED');

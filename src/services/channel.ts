@@ -211,27 +211,42 @@ export async function updateMembership(viewer: Viewer, input: unknown): Promise<
 
 /**
  * Moves the viewer's read position forward to `messageId` (never back) and
- * emits READ, so other members can show "seen by". A reply counts as its
- * thread root's position.
+ * emits READ, so other members can show "seen by". For a thread reply it is
+ * the viewer's position in that thread (if they follow it) that moves.
  */
 export async function markRead(viewer: Viewer, channelId: string, messageId: string): Promise<Membership> {
   const { isMember } = await requireReadableChannel(viewer, channelId);
   if (!isMember) throw notFound('Membership');
   const message = await prisma.message.findUnique({
     where: { id: messageId },
-    select: { channelId: true, seq: true, number: true, threadRoot: { select: { number: true } } },
+    select: { channelId: true, seq: true, number: true, threadRootId: true, replyNumber: true },
   });
   if (!message || message.channelId !== channelId) throw notFound('Message in this channel');
-  const number = message.number ?? message.threadRoot?.number ?? 0;
   const key = { channelId_userId: { channelId, userId: viewer.userId } };
   const { membership, payloads } = await prisma.$transaction(async (tx) => {
-    // The conditional update makes concurrent marks keep the furthest one.
-    const { count } = await tx.membership.updateMany({
-      where: { channelId, userId: viewer.userId, lastReadNumber: { lt: number } },
-      data: { lastReadNumber: number, lastReadSeq: message.seq },
-    });
+    // Conditional updates keep the furthest position when marks race.
+    const { count } = message.threadRootId
+      ? await tx.threadMembership.updateMany({
+          where: { rootId: message.threadRootId, userId: viewer.userId, lastReadReplyNumber: { lt: message.replyNumber ?? 0 } },
+          data: { lastReadReplyNumber: message.replyNumber ?? 0 },
+        })
+      : await tx.membership.updateMany({
+          where: { channelId, userId: viewer.userId, lastReadNumber: { lt: message.number ?? 0 } },
+          data: { lastReadNumber: message.number ?? 0, lastReadSeq: message.seq },
+        });
     const payloads =
-      count > 0 ? await appendEvents(tx, channelId, [{ type: 'READ', messageId, userId: viewer.userId, number }]) : [];
+      count > 0
+        ? await appendEvents(tx, channelId, [
+            {
+              type: 'READ',
+              messageId,
+              userId: viewer.userId,
+              number: message.number,
+              threadRootId: message.threadRootId,
+              replyNumber: message.replyNumber,
+            },
+          ])
+        : [];
     return { membership: await tx.membership.findUniqueOrThrow({ where: key }), payloads };
   });
   await publishEvents(payloads);

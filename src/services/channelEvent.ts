@@ -16,6 +16,7 @@ export interface NewEvent {
   emoji?: string | null;
   number?: number | null;
   threadRootId?: string | null;
+  replyNumber?: number | null;
   mentions?: string[];
 }
 
@@ -24,6 +25,7 @@ interface EventData {
   emoji?: string;
   number?: number;
   threadRootId?: string;
+  replyNumber?: number;
   mentions?: string[];
 }
 
@@ -67,15 +69,17 @@ export async function recordEvents(
     emoji: event.emoji ?? null,
     number: event.number ?? null,
     threadRootId: event.threadRootId ?? null,
+    replyNumber: event.replyNumber ?? null,
     mentions: event.mentions ?? [],
     createdAt: createdAt.toISOString(),
   }));
   await tx.channelEvent.createMany({
-    data: payloads.map(({ channelId, seq, type, messageId, userId, emoji, number, threadRootId, mentions }) => {
+    data: payloads.map(({ channelId, seq, type, messageId, userId, emoji, number, threadRootId, replyNumber, mentions }) => {
       const data: EventData = {
         ...(emoji ? { emoji } : {}),
         ...(number != null ? { number } : {}),
         ...(threadRootId ? { threadRootId } : {}),
+        ...(replyNumber != null ? { replyNumber } : {}),
         ...(mentions.length ? { mentions } : {}),
       };
       return { channelId, seq, type, messageId, userId, createdAt, ...(Object.keys(data).length ? { data: { ...data } } : {}) };
@@ -150,6 +154,7 @@ const toPayload = (row: ChannelEvent): ChannelEventPayload => {
     emoji: data.emoji ?? null,
     number: data.number ?? null,
     threadRootId: data.threadRootId ?? null,
+    replyNumber: data.replyNumber ?? null,
     mentions: data.mentions ?? [],
     createdAt: row.createdAt.toISOString(),
   };

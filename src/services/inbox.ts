@@ -3,23 +3,33 @@ import { unauthenticated } from '../errors.ts';
 import { pubsub, topics, type ChannelEventPayload, type Listening, type UserPayload } from '../pubsub.ts';
 import type { Viewer } from './auth.ts';
 
-export type InboxEntryType = 'INITIAL' | 'UNREAD_CHANGED' | 'CHANNEL_ADDED' | 'CHANNEL_REMOVED';
+export type InboxEntryType = 'INITIAL' | 'UNREAD_CHANGED' | 'CHANNEL_ADDED' | 'CHANNEL_REMOVED' | 'THREAD_FOLLOWED';
 
-/** One line of a sidebar: a channel and its badge counts. */
+/** One line of a sidebar: a channel, or a thread the viewer follows, with its badge counts. */
 export interface InboxEntry {
   type: InboxEntryType;
   channelId: string;
+  /** Set when the counts are those of a thread. */
+  threadRootId: string | null;
   unreadCount: number;
   mentionCount: number;
 }
 
-interface ChannelState {
-  /** The newest top-level message's position. */
+/** Read state of a list of messages: a channel's top-level ones, or a thread's replies. */
+interface Counter {
+  /** The newest message's position. */
   latest: number;
   lastRead: number;
-  /** Positions of unread top-level messages that mention the viewer. */
+  /** Positions of unread messages that mention the viewer. */
   mentions: Set<number>;
+}
+
+interface ChannelState extends Counter {
   listening: Listening;
+}
+
+interface ThreadState extends Counter {
+  channelId: string;
 }
 
 /** Unread mentions per channel: mentions past each membership's read position. */
@@ -37,46 +47,90 @@ async function unreadMentions(userId: string, channelIds: string[]): Promise<Map
 
 /**
  * The viewer's sidebar as a stream: first one INITIAL entry per channel they
- * belong to, then an entry whenever a channel's unread or mention count
- * changes, and when they are added to (new DMs included) or leave a channel.
+ * belong to and per followed thread with unread replies, then an entry
+ * whenever a channel's or thread's unread or mention count changes, when they
+ * start following a thread, and when they are added to (new DMs included) or
+ * leave a channel.
  * Counts come from the sequence positions carried by the events, so keeping
  * them costs no query per message.
  */
 export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator<InboxEntry>> {
   const channels = new Map<string, ChannelState>();
+  const threads = new Map<string, ThreadState>();
   const out: InboxEntry[] = [];
   let failure: Error | null = null;
   let finished = false;
   let wake: (() => void) | null = null;
   const signal = () => wake?.();
 
-  const counts = (state: ChannelState) => ({
+  const counts = (state: Counter) => ({
     unreadCount: Math.max(0, state.latest - state.lastRead),
     mentionCount: [...state.mentions].filter((n) => n > state.lastRead).length,
   });
-  const emit = (type: InboxEntryType, channelId: string, state: ChannelState) => {
-    out.push({ type, channelId, ...counts(state) });
+  const emit = (type: InboxEntryType, channelId: string, state: Counter, threadRootId: string | null = null) => {
+    out.push({ type, channelId, threadRootId, ...counts(state) });
     signal();
+  };
+
+  /** Applies a new message or a read to a counter; emits UNREAD_CHANGED when a count changed. */
+  const update = (state: Counter, event: ChannelEventPayload, position: number, threadRootId: string | null) => {
+    const before = counts(state);
+    if (event.type === 'MESSAGE_ADDED') {
+      state.latest = Math.max(state.latest, position);
+      // Posting marks the list read up to one's own message (see sendMessage).
+      if (event.userId === viewer.userId) state.lastRead = Math.max(state.lastRead, position);
+      else if (event.mentions.includes(viewer.userId)) state.mentions.add(position);
+    } else {
+      state.lastRead = Math.max(state.lastRead, position);
+    }
+    for (const n of state.mentions) if (n <= state.lastRead) state.mentions.delete(n);
+    const after = counts(state);
+    if (after.unreadCount !== before.unreadCount || after.mentionCount !== before.mentionCount) {
+      emit('UNREAD_CHANGED', event.channelId, state, threadRootId);
+    }
   };
 
   const onChannelEvent = (event: ChannelEventPayload) => {
     const state = channels.get(event.channelId);
     if (!state) return;
-    const before = counts(state);
-    if (event.type === 'MESSAGE_ADDED' && event.number != null) {
-      state.latest = Math.max(state.latest, event.number);
-      // Posting marks the channel read up to one's own message (see sendMessage).
-      if (event.userId === viewer.userId) state.lastRead = Math.max(state.lastRead, event.number);
-      else if (event.mentions.includes(viewer.userId)) state.mentions.add(event.number);
-    } else if (event.type === 'READ' && event.userId === viewer.userId && event.number != null) {
-      state.lastRead = Math.max(state.lastRead, event.number);
-    } else if (event.type === 'MEMBER_LEFT' && event.userId === viewer.userId) {
-      return void remove(event.channelId);
+    if (event.type === 'MEMBER_LEFT' && event.userId === viewer.userId) return void remove(event.channelId);
+    const relevant = event.type === 'MESSAGE_ADDED' || (event.type === 'READ' && event.userId === viewer.userId);
+    if (!relevant) return;
+    if (event.threadRootId) {
+      const thread = threads.get(event.threadRootId);
+      if (thread && event.replyNumber != null) update(thread, event, event.replyNumber, event.threadRootId);
+    } else if (event.number != null) {
+      update(state, event, event.number, null);
     }
-    for (const n of state.mentions) if (n <= state.lastRead) state.mentions.delete(n);
-    const after = counts(state);
-    if (after.unreadCount !== before.unreadCount || after.mentionCount !== before.mentionCount) {
-      emit('UNREAD_CHANGED', event.channelId, state);
+  };
+
+  /** Loads followed threads' counts (of channels being followed), emitting those with something unread, or all for `type` THREAD_FOLLOWED. */
+  const followThreads = async (where: { rootId?: string }, type: 'INITIAL' | 'THREAD_FOLLOWED') => {
+    const rows = await prisma.threadMembership.findMany({
+      where: { userId: viewer.userId, ...where },
+      select: { rootId: true, lastReadReplyNumber: true, root: { select: { channelId: true, replyCount: true } } },
+      orderBy: { createdAt: 'desc' },
+      take: 1_000,
+    });
+    const rootIds = rows.map((r) => r.rootId);
+    const mentions = rootIds.length
+      ? await prisma.mention.findMany({
+          where: { userId: viewer.userId, threadRootId: { in: rootIds }, replyNumber: { not: null } },
+          select: { threadRootId: true, replyNumber: true },
+        })
+      : [];
+    for (const row of rows) {
+      if (!channels.has(row.root.channelId) || threads.has(row.rootId)) continue;
+      const state: ThreadState = {
+        channelId: row.root.channelId,
+        latest: row.root.replyCount,
+        lastRead: row.lastReadReplyNumber,
+        mentions: new Set(
+          mentions.filter((m) => m.threadRootId === row.rootId && m.replyNumber! > row.lastReadReplyNumber).map((m) => m.replyNumber!),
+        ),
+      };
+      threads.set(row.rootId, state);
+      if (type === 'THREAD_FOLLOWED' || counts(state).unreadCount > 0) emit(type, state.channelId, state, row.rootId);
     }
   };
 
@@ -117,7 +171,8 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
     if (!state) return;
     channels.delete(channelId);
     void state.listening.close();
-    out.push({ type: 'CHANNEL_REMOVED', channelId, unreadCount: 0, mentionCount: 0 });
+    for (const [rootId, thread] of threads) if (thread.channelId === channelId) threads.delete(rootId);
+    out.push({ type: 'CHANNEL_REMOVED', channelId, threadRootId: null, unreadCount: 0, mentionCount: 0 });
     signal();
   };
 
@@ -132,6 +187,11 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
       });
     } else if (event.type === 'CHANNEL_REMOVED') {
       remove(event.channelId);
+    } else if (event.type === 'THREAD_FOLLOWED') {
+      followThreads({ rootId: event.rootId }, 'THREAD_FOLLOWED').catch((error: Error) => {
+        failure ??= error;
+        signal();
+      });
     }
   };
 
@@ -142,6 +202,7 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
     signal();
     await Promise.all([userListening.close(), ...[...channels.values()].map((s) => s.listening.close())]);
     channels.clear();
+    threads.clear();
   };
   try {
     await userListening.ready;
@@ -150,6 +211,7 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
       memberships.map((m) => m.channelId),
       'INITIAL',
     );
+    await followThreads({}, 'INITIAL');
   } catch (error) {
     await close();
     throw error;

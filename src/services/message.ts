@@ -6,7 +6,8 @@ import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
 import type { ChannelEventType } from '../generated/prisma/enums.ts';
 import type { ChannelEventPayload } from '../pubsub.ts';
-import { appendEvents, publishEvents, recordEvents, streamChannelEvents, takeSeq } from './channelEvent.ts';
+import { appendEvents, publishEvents, recordEvents, streamChannelEvents, takeSeq, type Tx } from './channelEvent.ts';
+import { pubsub, topics } from '../pubsub.ts';
 
 /** API.md: message text is 1 to 100,000 characters. */
 export const MAX_MESSAGE_LENGTH = 100_000;
@@ -42,13 +43,22 @@ export async function sendMessage(viewer: Viewer, input: unknown): Promise<Messa
   const handles = mentionedHandles(text);
 
   try {
-    const { message, payloads } = await prisma.$transaction(async (tx) => {
+    const { message, payloads, newFollowers } = await prisma.$transaction(async (tx) => {
       const { firstSeq: seq, messageCount } = await takeSeq(tx, channelId, 1, { messageCount: rootId ? 0 : 1 });
+      // The root's row lock numbers a thread's replies in order.
+      const root = rootId
+        ? await tx.message.update({
+            where: { id: rootId },
+            data: { replyCount: { increment: 1 } },
+            select: { replyCount: true, authorId: true },
+          })
+        : null;
       const message = await tx.message.create({
         data: {
           channelId,
           seq,
-          number: rootId ? null : messageCount,
+          number: root ? null : messageCount,
+          replyNumber: root ? root.replyCount : null,
           authorId: viewer.userId,
           text,
           clientMessageId: clientMessageId ?? null,
@@ -65,7 +75,14 @@ export async function sendMessage(viewer: Viewer, input: unknown): Promise<Messa
         : [];
       if (mentions.length) {
         await tx.mention.createMany({
-          data: mentions.map((userId) => ({ messageId: message.id, userId, channelId, number: message.number })),
+          data: mentions.map((userId) => ({
+            messageId: message.id,
+            userId,
+            channelId,
+            number: message.number,
+            threadRootId: rootId,
+            replyNumber: message.replyNumber,
+          })),
         });
       }
       const payloads = await recordEvents(tx, channelId, seq, [
@@ -75,21 +92,27 @@ export async function sendMessage(viewer: Viewer, input: unknown): Promise<Messa
           userId: viewer.userId,
           number: message.number,
           threadRootId: rootId,
+          replyNumber: message.replyNumber,
           mentions,
         },
       ]);
-      if (rootId) {
-        await tx.message.update({ where: { id: rootId }, data: { replyCount: { increment: 1 } } });
-      } else {
+      const newFollowers =
+        rootId && root ? await followThread(tx, rootId, viewer.userId, root.replyCount, [root.authorId, ...mentions]) : [];
+      if (!root) {
         // Posting in a channel means having read it up to one's own message.
         await tx.membership.update({
           where: { channelId_userId: { channelId, userId: viewer.userId } },
           data: { lastReadNumber: messageCount, lastReadSeq: seq },
         });
       }
-      return { message, payloads };
+      return { message, payloads, newFollowers };
     });
     await publishEvents(payloads);
+    await Promise.all(
+      newFollowers.map((userId) =>
+        pubsub.publish(topics.user(userId), { type: 'THREAD_FOLLOWED', rootId: rootId!, channelId }).catch(() => undefined),
+      ),
+    );
     return message;
   } catch (error) {
     // The same clientMessageId sent twice at once: the other request won.
@@ -119,6 +142,29 @@ async function findByClientId(viewer: Viewer, channelId: string, clientMessageId
     throw conflict('This clientMessageId was already used for a message in another channel.', 'clientMessageId');
   }
   return first;
+}
+
+/**
+ * Makes the replier, the root's author and those mentioned follow the thread;
+ * the replier has read it up to their own reply. Returns who started following.
+ */
+async function followThread(tx: Tx, rootId: string, replierId: string, replyNumber: number, others: string[]): Promise<string[]> {
+  const everyone = [...new Set([replierId, ...others])];
+  const existing = await tx.threadMembership.findMany({
+    where: { rootId, userId: { in: everyone } },
+    select: { userId: true },
+  });
+  const have = new Set(existing.map((t) => t.userId));
+  const fresh = everyone.filter((userId) => !have.has(userId));
+  await tx.threadMembership.createMany({
+    data: fresh.map((userId) => ({ rootId, userId, lastReadReplyNumber: userId === replierId ? replyNumber : 0 })),
+    skipDuplicates: true,
+  });
+  await tx.threadMembership.updateMany({
+    where: { rootId, userId: replierId, lastReadReplyNumber: { lt: replyNumber } },
+    data: { lastReadReplyNumber: replyNumber },
+  });
+  return fresh;
 }
 
 /** Replies attach to the thread's root, even when they answer a reply. */

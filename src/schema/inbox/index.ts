@@ -2,25 +2,40 @@ import { builder } from '../../builder.ts';
 import { prisma } from '../../db.ts';
 import { streamInbox, type InboxEntry } from '../../services/inbox.ts';
 import { ChannelRef } from '../channel/index.ts';
+import { MessageRef } from '../message/index.ts';
 
 const InboxEventTypeRef = builder.enumType('InboxEventType', {
   values: {
-    INITIAL: { description: 'Sent once per channel when the subscription starts: the sidebar’s starting state.' },
+    INITIAL: {
+      description:
+        'Sent when the subscription starts, once per channel and once per followed thread with unread replies: the sidebar’s starting state.',
+    },
     UNREAD_CHANGED: { description: 'The channel’s unread or mention count changed.' },
     CHANNEL_ADDED: { description: 'You joined or were added to a channel, or someone opened a conversation with you.' },
     CHANNEL_REMOVED: { description: 'You left the channel.' },
+    THREAD_FOLLOWED: {
+      description: 'You now follow a thread: you replied in it, started it and got a reply, or were mentioned in it.',
+    },
   } as const,
 });
 
 const InboxEventRef = builder.objectRef<InboxEntry>('InboxEvent').implement({
-  description: 'One sidebar line: a channel with its badge counts.',
+  description: 'One sidebar line: a channel, or a thread you follow (`thread` set), with its badge counts.',
   fields: (t) => ({
     type: t.field({ type: InboxEventTypeRef, resolve: (entry) => entry.type }),
     channel: t.field({
       type: ChannelRef,
       resolve: (entry) => prisma.channel.findUniqueOrThrow({ where: { id: entry.channelId } }),
     }),
-    unreadCount: t.exposeInt('unreadCount', { description: 'Top-level messages after your read position.' }),
+    thread: t.field({
+      type: MessageRef,
+      nullable: true,
+      description: 'The thread’s root message when the counts are those of a thread.',
+      resolve: (entry) => (entry.threadRootId ? prisma.message.findUnique({ where: { id: entry.threadRootId } }) : null),
+    }),
+    unreadCount: t.exposeInt('unreadCount', {
+      description: 'Messages after your read position: top-level ones for a channel, replies for a thread.',
+    }),
     mentionCount: t.exposeInt('mentionCount', { description: 'Of those, the ones that @-mention you.' }),
   }),
 });
