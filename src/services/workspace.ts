@@ -56,12 +56,12 @@ export async function joinWorkspace(viewer: Viewer, code: string): Promise<Works
     throw notFound('Invite (it may have expired)');
   }
   await prisma.$transaction(async (tx) => {
-    const existing = await tx.workspaceMember.findUnique({
-      where: { workspaceId_userId: { workspaceId: invite.workspaceId, userId: viewer.userId } },
+    // skipDuplicates: two joins at once (a double click) both succeed, once.
+    const { count } = await tx.workspaceMember.createMany({
+      data: [{ workspaceId: invite.workspaceId, userId: viewer.userId }],
+      skipDuplicates: true,
     });
-    if (existing) return;
-    await tx.workspaceMember.create({ data: { workspaceId: invite.workspaceId, userId: viewer.userId } });
-    await tx.workspaceInvite.update({ where: { id: invite.id }, data: { uses: { increment: 1 } } });
+    if (count > 0) await tx.workspaceInvite.update({ where: { id: invite.id }, data: { uses: { increment: 1 } } });
   });
   return invite.workspace;
 }
