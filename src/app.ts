@@ -12,6 +12,8 @@ import { DomainError } from './errors.ts';
 import { openPubSub, type PubSub } from './pubsub.ts';
 import { schema } from './schema/index.ts';
 import { authenticate, configureTokens } from './services/auth.ts';
+import { startPresence, type PresenceTracker } from './services/presence.ts';
+import { startTyping } from './services/typing.ts';
 
 export interface App {
   /** Opens the database (applying migrations) and pub/sub, then listens. */
@@ -114,6 +116,8 @@ export function buildApp(config: Config): App {
   const log = makeLog(config);
   let db: Database | null = null;
   let pubsub: PubSub | null = null;
+  let presence: PresenceTracker | null = null;
+  let typing: { stop(): Promise<void> } | null = null;
   let port = 0;
   let draining = false;
 
@@ -167,7 +171,10 @@ export function buildApp(config: Config): App {
         const authorization = ctx.connectionParams?.authorization;
         if (authorization == null) return true;
         try {
-          await authenticate(String(authorization));
+          const viewer = await authenticate(String(authorization));
+          // Presence counts authenticated sockets; one that closed while its token was checked never counts.
+          const { socket } = ctx.extra;
+          if (presence && socket.readyState === socket.OPEN) socket.once('close', presence.connect(viewer.userId));
           return true;
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
@@ -222,6 +229,13 @@ export function buildApp(config: Config): App {
       configureTokens(config);
       db = await openDatabase(config, { log: (line) => log('info', line) });
       pubsub = await openPubSub(config.redisUrl);
+      presence = await startPresence({
+        redisUrl: config.redisUrl,
+        redisKeyPrefix: config.redisKeyPrefix,
+        graceMs: config.presenceGraceMs,
+        log,
+      });
+      typing = startTyping(config);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
@@ -245,6 +259,11 @@ export function buildApp(config: Config): App {
         clearTimeout(timer);
       }
       await yoga.dispose();
+      // Before pub/sub and the database close: users who go offline with this instance are stored and announced.
+      await presence?.stop();
+      await typing?.stop();
+      presence = null;
+      typing = null;
       await pubsub?.close();
       await db?.close();
       pubsub = null;

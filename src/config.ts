@@ -18,6 +18,13 @@ export interface Config {
   /** Production masks unexpected errors and hides GraphiQL's stack traces. */
   production: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /**
+   * How long a user stays ONLINE after their last socket closes (or after the
+   * instance holding it dies), in milliseconds.
+   */
+  presenceGraceMs: number;
+  /** Prefix of Parley's Redis keys; deployments that share one Redis need different ones. */
+  redisKeyPrefix: string;
 }
 
 /** An empty variable counts as unset, as it does for most tools. */
@@ -36,6 +43,8 @@ const envSchema = z.object({
   TOKEN_TTL_SECONDS: optional(z.coerce.number().int().min(60)),
   NODE_ENV: optional(z.string()),
   LOG_LEVEL: optional(z.enum(['debug', 'info', 'warn', 'error', 'silent'])),
+  PRESENCE_GRACE_MS: optional(z.coerce.number().int().min(100).max(3_600_000)),
+  REDIS_KEY_PREFIX: optional(z.string().max(100)),
 });
 
 export class ConfigError extends Error {}
@@ -61,5 +70,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenTtlSeconds: e.TOKEN_TTL_SECONDS ?? 30 * 24 * 3600,
     production: e.NODE_ENV === 'production',
     logLevel: e.LOG_LEVEL ?? 'info',
+    presenceGraceMs: e.PRESENCE_GRACE_MS ?? 5_000,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX ?? 'parley:',
   };
 }

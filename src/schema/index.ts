@@ -5,6 +5,8 @@ import './channel/index.ts';
 import './message/index.ts';
 import './channelEvent/index.ts';
 import './inbox/index.ts';
+import './presence/index.ts';
+import './typing/index.ts';
 import './node/index.ts';
 
 builder.queryType({});

@@ -82,6 +82,37 @@ export function connect(server: Pick<TestServer, 'wsUrl'>, token?: string, optio
   return client;
 }
 
+/** A graphql-ws client whose connection the server has acknowledged (its onConnect has run). */
+export async function connectAcknowledged(server: Pick<TestServer, 'wsUrl'>, token?: string, ms = 5_000): Promise<Client> {
+  const client = connect(server, token);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => settle(new Error(`no connection_ack within ${ms} ms`)), ms);
+    const offs = [
+      client.on('connected', () => settle()),
+      client.on('closed', (event) => settle(new Error(`closed before acknowledged: ${(event as { code?: number }).code}`))),
+    ];
+    function settle(error?: Error) {
+      clearTimeout(timer);
+      for (const off of offs) off();
+      if (error) reject(error);
+      else resolve();
+    }
+  });
+  return client;
+}
+
+/** Closes a client's socket and resolves once it is closed. */
+export async function disconnect(client: Client): Promise<void> {
+  const closed = new Promise<void>((resolve) => {
+    const off = client.on('closed', () => {
+      off();
+      resolve();
+    });
+  });
+  await client.dispose();
+  await closed;
+}
+
 afterEach(async () => {
   for (const client of openClients) await client.dispose();
   openClients.clear();

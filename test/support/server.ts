@@ -47,6 +47,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     dataDir: testDataDir,
     jwtSecret: TEST_JWT_SECRET,
     logLevel: 'error',
+    // Presence state in Redis belongs to this file's database only.
+    redisKeyPrefix: `parley-test-${fileId}:`,
     ...overrides,
   };
 }
@@ -107,6 +109,17 @@ export async function until(condition: () => boolean | Promise<boolean>, what: s
 export async function waitForSubscribers(server: TestServer, channelId: string, count = 1): Promise<void> {
   const topic = channelTopic(channelId);
   await until(() => server.app.pubsub.listenerCount(topic) >= count, `${count} subscriber(s) of channel ${channelId}`);
+  const probe = server.app.pubsub.subscribe(topic);
+  await probe.ready;
+  await probe.return();
+}
+
+/**
+ * Waits until `count` local listeners of `topic` are registered on this
+ * server and its pub/sub transport delivers the topic.
+ */
+export async function waitForTopic(server: TestServer, topic: string, count = 1): Promise<void> {
+  await until(() => server.app.pubsub.listenerCount(topic) >= count, `${count} listener(s) of ${topic}`);
   const probe = server.app.pubsub.subscribe(topic);
   await probe.ready;
   await probe.return();
