@@ -65,17 +65,6 @@ type Listener = (payload: unknown) => void;
 /** Payloads a subscriber may have waiting before it is cut off as too slow. */
 export const MAX_PENDING_EVENTS = 10_000;
 
-/**
- * A live stream of one topic. It listens from the moment it is created (not
- * from the first `next()`), so a caller can attach first and check access
- * after, without a window in which events are missed.
- */
-export interface TopicStream<T> extends AsyncIterableIterator<T> {
-  /** Resolves once the transport delivers this topic to this instance. */
-  ready: Promise<void>;
-  return(): Promise<IteratorResult<T>>;
-}
-
 /** A registered listener: `ready` once the transport delivers the topic here. */
 export interface Listening {
   ready: Promise<void>;
@@ -86,8 +75,6 @@ export interface PubSub {
   publish<T>(topic: Topic<T>, payload: T): Promise<void>;
   /** Calls `listener` with each payload of the topic, from now until `close()`. */
   listen<T>(topic: Topic<T>, listener: (payload: T) => void): Listening;
-  /** Streams the topic's payloads (those passing `filter`) until `return()` is called. */
-  subscribe<T>(topic: Topic<T>, filter?: (payload: T) => boolean): TopicStream<T>;
   /** How many local listeners a topic has (for tests and metrics). */
   listenerCount(topic: string): number;
   ping(): Promise<void>;
@@ -149,55 +136,6 @@ abstract class TopicFanout implements PubSub {
         }
       },
     };
-  }
-
-  subscribe<T>(topic: Topic<T>, filter?: (payload: T) => boolean): TopicStream<T> {
-    const queue: T[] = [];
-    let failure: Error | null = null;
-    let finished = false;
-    let wake: (() => void) | null = null;
-
-    const listening = this.listen(topic, (payload) => {
-      if (finished || (filter && !filter(payload))) return;
-      if (queue.length >= MAX_PENDING_EVENTS) failure = new SlowSubscriberError();
-      else queue.push(payload);
-      wake?.();
-    });
-
-    const finish = async (): Promise<IteratorResult<T>> => {
-      if (!finished) {
-        finished = true;
-        wake?.();
-        await listening.close();
-      }
-      return { value: undefined, done: true };
-    };
-
-    const stream: TopicStream<T> = {
-      ready: listening.ready,
-      [Symbol.asyncIterator]() {
-        return stream;
-      },
-      async next(): Promise<IteratorResult<T>> {
-        while (!finished) {
-          if (failure) {
-            const error = failure;
-            await finish();
-            throw error;
-          }
-          if (queue.length > 0) return { value: queue.shift()!, done: false };
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = null;
-        }
-        return { value: undefined, done: true };
-      },
-      return: finish,
-      async throw(error?: unknown): Promise<IteratorResult<T>> {
-        await finish();
-        throw error;
-      },
-    };
-    return stream;
   }
 }
 

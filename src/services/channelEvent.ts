@@ -1,11 +1,12 @@
 import { decodeBase64, decodeCursorChunk, encodeBase64 } from '@pothos/core';
 import { prisma } from '../db.ts';
-import { badInput, forbidden, unauthenticated } from '../errors.ts';
+import { badInput, forbidden } from '../errors.ts';
 import type { ChannelEvent, Prisma } from '../generated/prisma/client.ts';
 import type { ChannelEventType } from '../generated/prisma/enums.ts';
-import { MAX_PENDING_EVENTS, pubsub, topics, type ChannelEventPayload, type Listening } from '../pubsub.ts';
+import { MAX_PENDING_EVENTS, pubsub, topics, type ChannelEventPayload } from '../pubsub.ts';
 import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
+import { endOnRevocation, EventStream } from './liveStream.ts';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -186,42 +187,61 @@ export async function streamChannelEvents(
 ): Promise<AsyncIterableIterator<ChannelEventPayload>> {
   const live: ChannelEventPayload[] = [];
   let overflowed = false;
-  let failure: Error | null = null;
-  let finished = false;
-  let wake: (() => void) | null = null;
-  const signal = () => wake?.();
+  let nextSeq = 0;
+  let replaying = false;
+  let startSeq = 0;
 
+  const accept = (event: ChannelEventPayload) => {
+    nextSeq = event.seq + 1;
+    if (!options.types || options.types.has(event.type)) stream.push(event);
+    // Leaving ends the stream, after the leave itself is delivered.
+    if (event.type === 'MEMBER_LEFT' && event.userId === viewer.userId && event.seq > startSeq) {
+      stream.endWith(forbidden('You left this channel; its events no longer reach you.'));
+    }
+  };
+
+  /** Moves events from the log or the live buffer to the stream, in sequence order. */
+  const pump = async (): Promise<boolean> => {
+    if (overflowed) {
+      overflowed = false;
+      replaying = true;
+    }
+    if (replaying) {
+      const rows = await prisma.channelEvent.findMany({
+        where: { channelId, seq: { gte: nextSeq } },
+        orderBy: { seq: 'asc' },
+        take: REPLAY_PAGE,
+      });
+      for (const row of rows) accept(toPayload(row));
+      if (rows.length < REPLAY_PAGE) replaying = false;
+      return true;
+    }
+    const event = live.shift();
+    if (!event) return false;
+    if (event.seq === nextSeq) accept(event);
+    // Ahead of what we have: an earlier event's publish was lost or is late. It is committed, so read it.
+    else if (event.seq > nextSeq) replaying = true;
+    return true;
+  };
+
+  const stream = new EventStream<ChannelEventPayload>(pump);
   // Listen first, check after: nothing published in between is missed.
-  const listenings: Listening[] = [
+  stream.own(
     pubsub.listen(topics.channel(channelId), (event) => {
       if (overflowed) return;
       if (live.length >= MAX_PENDING_EVENTS) {
         overflowed = true;
         live.length = 0;
       } else live.push(event);
-      signal();
+      stream.signal();
     }),
-    pubsub.listen(topics.user(viewer.userId), (event) => {
-      if (event.type === 'SESSION_REVOKED' && (event.sessionId === null || event.sessionId === viewer.sessionId)) {
-        failure ??= unauthenticated('Your session was revoked; log in again.');
-        signal();
-      }
-    }),
-  ];
-  const close = async () => {
-    if (finished) return;
-    finished = true;
-    signal();
-    await Promise.all(listenings.map((l) => l.close()));
-  };
+  );
+  endOnRevocation(stream, viewer);
 
-  let nextSeq: number;
-  let replaying: boolean;
-  let startSeq: number;
   try {
-    const { channel } = await requireReadableChannel(viewer, channelId);
-    await Promise.all(listenings.map((l) => l.ready));
-    const { lastSeq } = await prisma.channel.findUniqueOrThrow({ where: { id: channel.id }, select: { lastSeq: true } });
+    await requireReadableChannel(viewer, channelId);
+    await stream.ready();
+    const { lastSeq } = await prisma.channel.findUniqueOrThrow({ where: { id: channelId }, select: { lastSeq: true } });
     startSeq = lastSeq;
     if (options.afterSeq != null) {
       if (options.afterSeq > lastSeq) throw badInput('The cursor is ahead of this channel; it is not one of its cursors.', 'after');
@@ -231,67 +251,10 @@ export async function streamChannelEvents(
       // Live from the moment we started listening: events that arrived since
       // then are delivered even when they committed before lastSeq was read.
       nextSeq = Math.min(lastSeq + 1, ...live.map((event) => event.seq));
-      replaying = false;
     }
   } catch (error) {
-    await close();
+    await stream.return();
     throw error;
   }
-
-  const ready: ChannelEventPayload[] = [];
-  const accept = (event: ChannelEventPayload) => {
-    nextSeq = event.seq + 1;
-    if (!options.types || options.types.has(event.type)) ready.push(event);
-    // Leaving ends the stream, after the leave itself is delivered.
-    if (event.type === 'MEMBER_LEFT' && event.userId === viewer.userId && event.seq > startSeq) {
-      failure ??= forbidden('You left this channel; its events no longer reach you.');
-    }
-  };
-
-  const iterator: AsyncIterableIterator<ChannelEventPayload> = {
-    [Symbol.asyncIterator]: () => iterator,
-    async next() {
-      while (!finished) {
-        if (ready.length > 0) return { value: ready.shift()!, done: false };
-        if (failure) {
-          const error = failure;
-          await close();
-          throw error;
-        }
-        if (overflowed) {
-          overflowed = false;
-          replaying = true;
-        }
-        if (replaying) {
-          const rows = await prisma.channelEvent.findMany({
-            where: { channelId, seq: { gte: nextSeq } },
-            orderBy: { seq: 'asc' },
-            take: REPLAY_PAGE,
-          });
-          for (const row of rows) accept(toPayload(row));
-          if (rows.length < REPLAY_PAGE) replaying = false;
-          continue;
-        }
-        const event = live.shift();
-        if (event) {
-          if (event.seq === nextSeq) accept(event);
-          // Ahead of what we have: an earlier event's publish was lost or is late. It is committed, so read it.
-          else if (event.seq > nextSeq) replaying = true;
-          continue;
-        }
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-      }
-      return { value: undefined, done: true };
-    },
-    async return() {
-      await close();
-      return { value: undefined, done: true };
-    },
-    async throw(error?: unknown) {
-      await close();
-      throw error;
-    },
-  };
-  return iterator;
+  return stream;
 }

@@ -1,7 +1,7 @@
 import { prisma } from '../db.ts';
-import { unauthenticated } from '../errors.ts';
 import { pubsub, topics, type ChannelEventPayload, type Listening, type UserPayload } from '../pubsub.ts';
 import type { Viewer } from './auth.ts';
+import { endOnRevocation, EventStream } from './liveStream.ts';
 
 export type InboxEntryType = 'INITIAL' | 'UNREAD_CHANGED' | 'CHANNEL_ADDED' | 'CHANNEL_REMOVED' | 'THREAD_FOLLOWED';
 
@@ -57,20 +57,15 @@ async function unreadMentions(userId: string, channelIds: string[]): Promise<Map
 export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator<InboxEntry>> {
   const channels = new Map<string, ChannelState>();
   const threads = new Map<string, ThreadState>();
-  const out: InboxEntry[] = [];
-  let failure: Error | null = null;
-  let finished = false;
-  let wake: (() => void) | null = null;
-  const signal = () => wake?.();
+  const stream = new EventStream<InboxEntry>();
+  const fail = (error: Error) => stream.fail(error);
 
   const counts = (state: Counter) => ({
     unreadCount: Math.max(0, state.latest - state.lastRead),
     mentionCount: [...state.mentions].filter((n) => n > state.lastRead).length,
   });
-  const emit = (type: InboxEntryType, channelId: string, state: Counter, threadRootId: string | null = null) => {
-    out.push({ type, channelId, threadRootId, ...counts(state) });
-    signal();
-  };
+  const emit = (type: InboxEntryType, channelId: string, state: Counter, threadRootId: string | null = null) =>
+    stream.push({ type, channelId, threadRootId, ...counts(state) });
 
   /** Applies a new message or a read to a counter; emits UNREAD_CHANGED when a count changed. */
   const update = (state: Counter, event: ChannelEventPayload, position: number, threadRootId: string | null) => {
@@ -138,7 +133,7 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
   const follow = async (channelIds: string[], type: 'INITIAL' | 'CHANNEL_ADDED') => {
     const fresh = channelIds.filter((id) => !channels.has(id));
     if (fresh.length === 0) return;
-    const listenings = new Map(fresh.map((id) => [id, pubsub.listen(topics.channel(id), onChannelEvent)] as const));
+    const listenings = new Map(fresh.map((id) => [id, stream.own(pubsub.listen(topics.channel(id), onChannelEvent))] as const));
     await Promise.all([...listenings.values()].map((l) => l.ready));
     const [memberships, mentions] = await Promise.all([
       prisma.membership.findMany({
@@ -148,10 +143,7 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
       }),
       unreadMentions(viewer.userId, fresh),
     ]);
-    if (finished) {
-      await Promise.all([...listenings.values()].map((l) => l.close()));
-      return;
-    }
+    if (stream.closed) return;
     const found = new Set(memberships.map((m) => m.channelId));
     for (const [id, listening] of listenings) if (!found.has(id)) void listening.close();
     for (const m of memberships) {
@@ -172,40 +164,19 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
     channels.delete(channelId);
     void state.listening.close();
     for (const [rootId, thread] of threads) if (thread.channelId === channelId) threads.delete(rootId);
-    out.push({ type: 'CHANNEL_REMOVED', channelId, threadRootId: null, unreadCount: 0, mentionCount: 0 });
-    signal();
+    stream.push({ type: 'CHANNEL_REMOVED', channelId, threadRootId: null, unreadCount: 0, mentionCount: 0 });
   };
 
   const onUserEvent = (event: UserPayload) => {
-    if (event.type === 'SESSION_REVOKED' && (event.sessionId === null || event.sessionId === viewer.sessionId)) {
-      failure ??= unauthenticated('Your session was revoked; log in again.');
-      signal();
-    } else if (event.type === 'CHANNEL_ADDED') {
-      follow([event.channelId], 'CHANNEL_ADDED').catch((error: Error) => {
-        failure ??= error;
-        signal();
-      });
-    } else if (event.type === 'CHANNEL_REMOVED') {
-      remove(event.channelId);
-    } else if (event.type === 'THREAD_FOLLOWED') {
-      followThreads({ rootId: event.rootId }, 'THREAD_FOLLOWED').catch((error: Error) => {
-        failure ??= error;
-        signal();
-      });
-    }
+    if (event.type === 'CHANNEL_ADDED') follow([event.channelId], 'CHANNEL_ADDED').catch(fail);
+    else if (event.type === 'CHANNEL_REMOVED') remove(event.channelId);
+    else if (event.type === 'THREAD_FOLLOWED') followThreads({ rootId: event.rootId }, 'THREAD_FOLLOWED').catch(fail);
   };
 
-  const userListening = pubsub.listen(topics.user(viewer.userId), onUserEvent);
-  const close = async () => {
-    if (finished) return;
-    finished = true;
-    signal();
-    await Promise.all([userListening.close(), ...[...channels.values()].map((s) => s.listening.close())]);
-    channels.clear();
-    threads.clear();
-  };
+  stream.own(pubsub.listen(topics.user(viewer.userId), onUserEvent));
+  endOnRevocation(stream, viewer);
   try {
-    await userListening.ready;
+    await stream.ready();
     const memberships = await prisma.membership.findMany({ where: { userId: viewer.userId }, select: { channelId: true } });
     await follow(
       memberships.map((m) => m.channelId),
@@ -213,33 +184,8 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
     );
     await followThreads({}, 'INITIAL');
   } catch (error) {
-    await close();
+    await stream.return();
     throw error;
   }
-
-  const iterator: AsyncIterableIterator<InboxEntry> = {
-    [Symbol.asyncIterator]: () => iterator,
-    async next() {
-      while (!finished) {
-        if (out.length > 0) return { value: out.shift()!, done: false };
-        if (failure) {
-          const error = failure;
-          await close();
-          throw error;
-        }
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-      }
-      return { value: undefined, done: true };
-    },
-    async return() {
-      await close();
-      return { value: undefined, done: true };
-    },
-    async throw(error?: unknown) {
-      await close();
-      throw error;
-    },
-  };
-  return iterator;
+  return stream;
 }

@@ -2,6 +2,119 @@ import { unauthenticated } from '../errors.ts';
 import { MAX_PENDING_EVENTS, pubsub, SlowSubscriberError, topics, type Listening, type Topic } from '../pubsub.ts';
 import type { Viewer } from './auth.ts';
 
+type Entry<T> = { value: T } | { error: Error };
+
+/**
+ * The pull side of every Parley subscription. Listeners `push` items (or an
+ * error that ends the stream after the items before it); `fail` ends it at
+ * once, delivering nothing more. When nothing is ready, `pump` (if given) may
+ * produce items, e.g. pages read from the database; it returns whether it did
+ * any work. Closing releases the listenings, whoever closes.
+ */
+export class EventStream<T> implements AsyncIterableIterator<T> {
+  private readonly entries: Entry<T>[] = [];
+  private failure: Error | null = null;
+  private finished = false;
+  private wake: (() => void) | null = null;
+  private readonly listenings: Listening[] = [];
+
+  constructor(private readonly pump?: () => Promise<boolean>) {}
+
+  /** Keeps a listening open for as long as the stream is. */
+  own(listening: Listening): Listening {
+    if (this.finished) void listening.close();
+    else this.listenings.push(listening);
+    return listening;
+  }
+
+  /** Resolves when every owned listening receives its topic. */
+  async ready(): Promise<void> {
+    await Promise.all(this.listenings.map((l) => l.ready));
+  }
+
+  get closed(): boolean {
+    return this.finished;
+  }
+
+  push(value: T): void {
+    if (this.finished) return;
+    this.entries.push({ value });
+    this.signal();
+  }
+
+  /** Ends the stream with `error` once the items pushed before it are delivered. */
+  endWith(error: Error): void {
+    if (this.finished) return;
+    this.entries.push({ error });
+    this.signal();
+  }
+
+  /** Ends the stream with `error` now; nothing more is delivered. */
+  fail(error: Error): void {
+    this.failure ??= error;
+    this.signal();
+  }
+
+  /** Wakes a waiting consumer, e.g. after feeding the pump. */
+  signal(): void {
+    this.wake?.();
+  }
+
+  get pending(): number {
+    return this.entries.length;
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    while (!this.finished) {
+      if (this.failure) return this.close(this.failure);
+      const entry = this.entries.shift();
+      if (entry) return 'error' in entry ? this.close(entry.error) : { value: entry.value, done: false };
+      if (this.pump && (await this.pump())) continue;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = null;
+    }
+    return { value: undefined, done: true };
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    return this.close();
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<T>> {
+    await this.close();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+
+  private async close(error?: Error): Promise<IteratorResult<T>> {
+    if (!this.finished) {
+      this.finished = true;
+      this.signal();
+      this.entries.length = 0;
+      await Promise.all(this.listenings.map((l) => l.close()));
+    }
+    if (error) throw error;
+    return { value: undefined, done: true };
+  }
+}
+
+/**
+ * Ends `stream` when the viewer's session is revoked (logOut on any instance):
+ * every stream of a viewer carries this guard.
+ */
+export function endOnRevocation(stream: EventStream<unknown>, viewer: Viewer): Listening {
+  return stream.own(
+    pubsub.listen(topics.user(viewer.userId), (event) => {
+      if (event.type === 'SESSION_REVOKED' && (event.sessionId === null || event.sessionId === viewer.sessionId)) {
+        stream.fail(unauthenticated('Your session was revoked; log in again.'));
+      }
+    }),
+  );
+}
+
 /** A topic whose events may end a stream: `check` returns the error to end it with, or null. */
 export interface StreamGuard {
   listen(fail: (error: Error) => void): Listening;
@@ -39,68 +152,22 @@ export async function streamForViewer<T>(
   topic: Topic<T>,
   options: LiveStreamOptions<T>,
 ): Promise<AsyncIterableIterator<T>> {
-  const queue: T[] = [];
-  let failure: Error | null = null;
-  let finished = false;
-  let wake: (() => void) | null = null;
-  const fail = (error: Error) => {
-    failure ??= error;
-    wake?.();
-  };
-
-  const sessionRevoked = guard(topics.user(viewer.userId), (event) =>
-    event.type === 'SESSION_REVOKED' && (event.sessionId === null || event.sessionId === viewer.sessionId)
-      ? unauthenticated('Your session was revoked; log in again.')
-      : null,
-  );
-  const listenings: Listening[] = [
+  const stream = new EventStream<T>();
+  stream.own(
     pubsub.listen(topic, (payload) => {
-      if (finished || failure || (options.filter && !options.filter(payload))) return;
-      if (queue.length >= MAX_PENDING_EVENTS) fail(new SlowSubscriberError());
-      else queue.push(payload);
-      wake?.();
+      if (options.filter && !options.filter(payload)) return;
+      if (stream.pending >= MAX_PENDING_EVENTS) stream.fail(new SlowSubscriberError());
+      else stream.push(payload);
     }),
-    ...[sessionRevoked, ...(options.guards ?? [])].map((g) => g.listen(fail)),
-  ];
-  const close = async () => {
-    if (finished) return;
-    finished = true;
-    wake?.();
-    await Promise.all(listenings.map((l) => l.close()));
-  };
-
+  );
+  endOnRevocation(stream, viewer);
+  for (const g of options.guards ?? []) stream.own(g.listen((error) => stream.fail(error)));
   try {
     await options.authorize();
-    await Promise.all(listenings.map((l) => l.ready));
+    await stream.ready();
   } catch (error) {
-    await close();
+    await stream.return();
     throw error;
   }
-
-  const iterator: AsyncIterableIterator<T> = {
-    [Symbol.asyncIterator]: () => iterator,
-    async next() {
-      while (!finished) {
-        // Losing access ends the stream at once: nothing queued is delivered after it.
-        if (failure) {
-          const error = failure;
-          await close();
-          throw error;
-        }
-        if (queue.length > 0) return { value: queue.shift()!, done: false };
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-      }
-      return { value: undefined, done: true };
-    },
-    async return() {
-      await close();
-      return { value: undefined, done: true };
-    },
-    async throw(error?: unknown) {
-      await close();
-      throw error;
-    },
-  };
-  return iterator;
+  return stream;
 }

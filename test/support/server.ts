@@ -106,12 +106,8 @@ export async function until(condition: () => boolean | Promise<boolean>, what: s
  * Waits until `count` subscribers of the channel are listening on this server
  * and its pub/sub transport delivers the topic, so a test can publish without racing.
  */
-export async function waitForSubscribers(server: TestServer, channelId: string, count = 1): Promise<void> {
-  const topic = channelTopic(channelId);
-  await until(() => server.app.pubsub.listenerCount(topic) >= count, `${count} subscriber(s) of channel ${channelId}`);
-  const probe = server.app.pubsub.subscribe(topic);
-  await probe.ready;
-  await probe.return();
+export function waitForSubscribers(server: TestServer, channelId: string, count = 1): Promise<void> {
+  return waitForTopic(server, channelTopic(channelId), count);
 }
 
 /**
@@ -120,9 +116,9 @@ export async function waitForSubscribers(server: TestServer, channelId: string, 
  */
 export async function waitForTopic(server: TestServer, topic: string, count = 1): Promise<void> {
   await until(() => server.app.pubsub.listenerCount(topic) >= count, `${count} listener(s) of ${topic}`);
-  const probe = server.app.pubsub.subscribe(topic);
+  const probe = server.app.pubsub.listen(topic, () => {});
   await probe.ready;
-  await probe.return();
+  await probe.close();
 }
 
 /** The pub/sub topic of a channel, from its global ID. */
