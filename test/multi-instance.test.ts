@@ -1,5 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -12,62 +10,9 @@ import {
   type ChannelEventsSubscription,
 } from '../client/generated/graphql.ts';
 import { connect, ok, subscribe } from './support/client.ts';
-import {
-  channelTopic,
-  sharedServices,
-  skipWithoutSharedServices,
-  TEST_JWT_SECRET,
-  testDatabaseUrl,
-  testDataDir,
-  until,
-} from './support/server.ts';
+import { startInstance, type Instance } from './support/instances.ts';
+import { channelTopic, sharedServices, skipWithoutSharedServices, until } from './support/server.ts';
 import { channelWith, signUpUser, workspaceWith } from './support/world.ts';
-
-interface Instance {
-  child: ChildProcess;
-  url: string;
-  wsUrl: string;
-  exited: Promise<number | null>;
-}
-
-const root = path.resolve(import.meta.dirname, '..');
-
-/** Starts `npm start`'s entry point as its own process and waits for it to listen. */
-function startInstance(name: string): Promise<Instance> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: testDatabaseUrl(),
-      REDIS_URL: sharedServices.redisUrl,
-      JWT_SECRET: TEST_JWT_SECRET,
-      DATA_DIR: path.join(testDataDir, name),
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${output}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+\/graphql)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1]!, wsUrl: match[1]!.replace(/^http/, 'ws'), exited });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code}: ${output}`));
-    });
-  });
-}
 
 describe.skipIf(skipWithoutSharedServices)(
   `two instances on one Postgres and Redis${skipWithoutSharedServices ? ` (${skipWithoutSharedServices})` : ''}`,
@@ -82,9 +27,8 @@ describe.skipIf(skipWithoutSharedServices)(
       redis = new Redis(sharedServices.redisUrl!);
     }, 60_000);
 
-    afterAll(async () => {
+    afterAll(() => {
       redis?.disconnect();
-      for (const instance of [a, b]) if (instance && instance.child.exitCode === null) instance.child.kill('SIGKILL');
     });
 
     it('delivers a message sent to one instance to subscribers on the other', async () => {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll } from 'vitest';
-import { sharedServices, TEST_JWT_SECRET, testDatabaseUrl, testDataDir } from './server.ts';
+import { sharedServices, TEST_JWT_SECRET, testConfig, testDatabaseUrl, testDataDir } from './server.ts';
 
 /** A Parley server running as its own process (`npm start`'s entry point). */
 export interface Instance {
@@ -33,6 +33,7 @@ export function startInstance(name: string, env: Record<string, string> = {}): P
       JWT_SECRET: TEST_JWT_SECRET,
       DATA_DIR: path.join(testDataDir, name),
       LOG_LEVEL: 'info',
+      REDIS_KEY_PREFIX: testConfig().redisKeyPrefix,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
