@@ -18,6 +18,10 @@ import {
   UnreadCountsDocument,
   type ChannelEventsSubscription,
 } from '../client/generated/graphql.ts';
+import type { ChannelEventPayload } from '../src/pubsub.ts';
+import { decodeId } from '../src/schema/ids.ts';
+import { authenticate } from '../src/services/auth.ts';
+import { streamChannelEvents } from '../src/services/channelEvent.ts';
 import { connect, ok, refused, subscribe } from './support/client.ts';
 import { backendName, startServer, waitForSubscribers, type TestServer } from './support/server.ts';
 import { channelWith, signUpUsers, workspaceWith, type TestUser } from './support/world.ts';
@@ -291,5 +295,28 @@ describe(`read state (${backendName})`, () => {
     const inB = await send(ann.token, b, 'in b');
     await refused(server, 'NOT_FOUND', MarkReadDocument, { channelId: a, messageId: inB.id }, bob.token);
     await refused(server, 'NOT_FOUND', MarkReadDocument, { channelId: b, messageId: inB.id }, cat.token);
+  });
+});
+
+describe(`a subscriber that falls far behind (${backendName})`, () => {
+  it('is paged from the log instead of buffered, and still gets every event once, in order', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob]);
+    const viewer = await authenticate(`Bearer ${bob.token}`);
+    // At the service level, with a tiny buffer, and not reading while 30 messages arrive.
+    const stream = await streamChannelEvents(viewer, decodeId(channelId).id, { maxPending: 5 });
+    for (let i = 1; i <= 30; i++) await send(ann.token, channelId, `burst ${i}`);
+    const statements: string[] = [];
+    const stop = server.app.db.onQuery((sql) => statements.push(sql));
+    const received: ChannelEventPayload[] = [];
+    try {
+      for (let i = 0; i < 30; i++) received.push((await stream.next()).value!);
+    } finally {
+      stop();
+      await stream.return!();
+    }
+    expect(received.map((e) => e.seq)).toEqual(Array.from({ length: 30 }, (_, i) => received[0]!.seq + i));
+    expect(received.every((e) => e.type === 'MESSAGE_ADDED')).toBe(true);
+    // The overflow made it read the events from the log.
+    expect(statements.some((sql) => /FROM .*"ChannelEvent"/.test(sql))).toBe(true);
   });
 });

@@ -167,6 +167,8 @@ export const REPLAY_PAGE = 200;
 export interface StreamOptions {
   /** Replay everything after this sequence number first; unset starts live from now. */
   afterSeq?: number | null;
+  /** Live events buffered before the stream falls back to paging the log. */
+  maxPending?: number;
   /** Only these event types reach the subscriber (all when unset). */
   types?: ReadonlySet<ChannelEventType>;
 }
@@ -229,7 +231,7 @@ export async function streamChannelEvents(
   stream.own(
     pubsub.listen(topics.channel(channelId), (event) => {
       if (overflowed) return;
-      if (live.length >= MAX_PENDING_EVENTS) {
+      if (live.length >= (options.maxPending ?? MAX_PENDING_EVENTS)) {
         overflowed = true;
         live.length = 0;
       } else live.push(event);
