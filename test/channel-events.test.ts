@@ -14,7 +14,6 @@ import {
   MessageReactionsDocument,
   MessageRepliesDocument,
   RemoveReactionDocument,
-  SendMessageDocument,
   UnreadCountsDocument,
   type ChannelEventsSubscription,
 } from '../client/generated/graphql.ts';
@@ -23,8 +22,8 @@ import { decodeId } from '../src/schema/ids.ts';
 import { authenticate } from '../src/services/auth.ts';
 import { streamChannelEvents } from '../src/services/channelEvent.ts';
 import { connect, ok, refused, subscribe } from './support/client.ts';
-import { backendName, startServer, waitForSubscribers, type TestServer } from './support/server.ts';
-import { channelWith, signUpUsers, workspaceWith, type TestUser } from './support/world.ts';
+import { backendName, waitForSubscribers, type TestServer } from './support/server.ts';
+import { channelWith, sendText, startTeam, type TestUser } from './support/world.ts';
 
 let server: TestServer;
 let ann: TestUser;
@@ -34,17 +33,14 @@ let outsider: TestUser;
 let workspaceId: string;
 
 beforeAll(async () => {
-  server = await startServer();
-  [ann, bob, cat, outsider] = await signUpUsers(server, 'ann', 'bob', 'cat', 'outsider');
-  workspaceId = await workspaceWith(server, ann, [bob, cat]);
-  await workspaceWith(server, outsider);
+  ({ server, ann, bob, cat, outsider, workspaceId } = await startTeam());
 });
 
 type Event = ChannelEventsSubscription['channelEvents'];
 const inner = (data: ChannelEventsSubscription[]): Event[] => data.map((d) => d.channelEvents);
 
-const send = (token: string, channelId: string, text: string, extra: { threadRootId?: string } = {}) =>
-  ok(server, SendMessageDocument, { input: { channelId, text, ...extra } }, token).then((r) => r.sendMessage);
+const send = (token: string, channelId: string, text: string, extra: { clientMessageId?: string; threadRootId?: string } = {}) =>
+  sendText(server, token, channelId, text, extra);
 
 /** Every event once, consecutive and increasing. */
 function expectGapFree(events: Event[]) {

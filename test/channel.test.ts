@@ -9,8 +9,8 @@ import {
   UpdateMembershipDocument,
 } from '../client/generated/graphql.ts';
 import { ok, refused } from './support/client.ts';
-import { backendName, startServer, type TestServer } from './support/server.ts';
-import { channelWith, signUpUser, signUpUsers, workspaceWith, type TestUser } from './support/world.ts';
+import { backendName, type TestServer } from './support/server.ts';
+import { channelWith, signUpUser, startTeam, workspaceWith, type TestUser } from './support/world.ts';
 
 let server: TestServer;
 let ann: TestUser;
@@ -21,10 +21,7 @@ let workspaceId: string;
 let otherWorkspaceId: string;
 
 beforeAll(async () => {
-  server = await startServer();
-  [ann, bob, cat, outsider] = await signUpUsers(server, 'ann', 'bob', 'cat', 'outsider');
-  workspaceId = await workspaceWith(server, ann, [bob, cat]);
-  otherWorkspaceId = await workspaceWith(server, outsider);
+  ({ server, ann, bob, cat, outsider, workspaceId, otherWorkspaceId } = await startTeam());
 });
 
 const memberIds = (channel: { members: { edges: { node: { user: { id: string } } }[] } }) =>

@@ -5,8 +5,8 @@ import {
   SendMessageDocument,
 } from '../client/generated/graphql.ts';
 import { ok, refused } from './support/client.ts';
-import { backendName, startServer, type TestServer } from './support/server.ts';
-import { channelWith, signUpUser, signUpUsers, workspaceWith, type TestUser } from './support/world.ts';
+import { backendName, type TestServer } from './support/server.ts';
+import { channelWith, sendText, startTeam, type TestUser } from './support/world.ts';
 
 let server: TestServer;
 let ann: TestUser;
@@ -16,14 +16,11 @@ let outsider: TestUser;
 let workspaceId: string;
 
 beforeAll(async () => {
-  server = await startServer();
-  [ann, bob, cat, outsider] = await signUpUsers(server, 'ann', 'bob', 'cat', 'outsider');
-  workspaceId = await workspaceWith(server, ann, [bob, cat]);
-  await workspaceWith(server, outsider);
+  ({ server, ann, bob, cat, outsider, workspaceId } = await startTeam());
 });
 
 const send = (token: string, channelId: string, text: string, extra: { clientMessageId?: string; threadRootId?: string } = {}) =>
-  ok(server, SendMessageDocument, { input: { channelId, text, ...extra } }, token).then((r) => r.sendMessage);
+  sendText(server, token, channelId, text, extra);
 
 describe(`sending messages (${backendName})`, () => {
   it('persists a message with its author and channel', async () => {

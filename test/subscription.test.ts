@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LogInDocument, LogOutDocument, MessageAddedDocument, SendMessageDocument } from '../client/generated/graphql.ts';
+import { LogInDocument, LogOutDocument, MessageAddedDocument} from '../client/generated/graphql.ts';
 import { connect, ok, subscribe } from './support/client.ts';
-import { backendName, startServer, waitForSubscribers, type TestServer } from './support/server.ts';
-import { channelWith, signUpUser, signUpUsers, workspaceWith, type TestUser } from './support/world.ts';
+import { backendName, waitForSubscribers, type TestServer } from './support/server.ts';
+import { channelWith, sendText, startTeam, type TestUser } from './support/world.ts';
 
 let server: TestServer;
 let ann: TestUser;
@@ -12,14 +12,11 @@ let outsider: TestUser;
 let workspaceId: string;
 
 beforeAll(async () => {
-  server = await startServer();
-  [ann, bob, cat, outsider] = await signUpUsers(server, 'ann', 'bob', 'cat', 'outsider');
-  workspaceId = await workspaceWith(server, ann, [bob, cat]);
-  await workspaceWith(server, outsider);
+  ({ server, ann, bob, cat, outsider, workspaceId } = await startTeam());
 });
 
 const send = (token: string, channelId: string, text: string, threadRootId?: string) =>
-  ok(server, SendMessageDocument, { input: { channelId, text, threadRootId } }, token).then((r) => r.sendMessage);
+  sendText(server, token, channelId, text, { threadRootId });
 
 describe(`messageAdded over graphql-ws (${backendName})`, () => {
   it('delivers new messages live, in order, to every subscriber of the channel', async () => {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import { prisma } from '../db.ts';
 import { badInput, conflict, forbidden, isUniqueViolation, notFound, parseInput } from '../errors.ts';
-import type { Channel, Membership } from '../generated/prisma/client.ts';
+import type { Channel, Membership, Prisma } from '../generated/prisma/client.ts';
 import { requireReadableChannel, requireWorkspaceMember, requireWorkspaceUsers } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { appendEvents, publishEvents } from './channelEvent.ts';
@@ -34,31 +34,35 @@ export async function createChannel(viewer: Viewer, input: unknown): Promise<Cha
   await requireWorkspaceUsers(workspaceId, others);
   const members = [viewer.userId, ...others];
   try {
-    const { channel, payloads } = await prisma.$transaction(async (tx) => {
-      const channel = await tx.channel.create({
-        data: {
-          workspaceId,
-          kind: 'CHANNEL',
-          name,
-          private: isPrivate ?? false,
-          createdById: viewer.userId,
-          memberships: { createMany: { data: members.map((userId) => ({ userId })) } },
-        },
-      });
-      const payloads = await appendEvents(
-        tx,
-        channel.id,
-        members.map((userId) => ({ type: 'MEMBER_JOINED', userId })),
-      );
-      return { channel, payloads };
-    });
-    await publishEvents(payloads);
-    await announce(members, channel.id, 'CHANNEL_ADDED');
-    return channel;
+    return await createWithMembers(
+      { workspaceId, kind: 'CHANNEL', name, private: isPrivate ?? false, createdById: viewer.userId },
+      members,
+    );
   } catch (error) {
     if (isUniqueViolation(error)) throw conflict(`A channel named "${name}" already exists in this workspace.`, 'name');
     throw error;
   }
+}
+
+/**
+ * Creates a channel with its first members, each with a MEMBER_JOINED event,
+ * in one transaction; then publishes and tells the members' inboxes.
+ */
+async function createWithMembers(data: Prisma.ChannelUncheckedCreateInput, members: string[]): Promise<Channel> {
+  const { channel, payloads } = await prisma.$transaction(async (tx) => {
+    const channel = await tx.channel.create({
+      data: { ...data, memberships: { createMany: { data: members.map((userId) => ({ userId })) } } },
+    });
+    const payloads = await appendEvents(
+      tx,
+      channel.id,
+      members.map((userId) => ({ type: 'MEMBER_JOINED', userId })),
+    );
+    return { channel, payloads };
+  });
+  await publishEvents(payloads);
+  await announce(members, channel.id, 'CHANNEL_ADDED');
+  return channel;
 }
 
 const dmSchema = z.object({
@@ -83,27 +87,10 @@ export async function openDirectMessage(viewer: Viewer, input: unknown): Promise
   const existing = await prisma.channel.findUnique({ where: { workspaceId_memberKey: { workspaceId, memberKey } } });
   if (existing) return existing;
   try {
-    const { channel, payloads } = await prisma.$transaction(async (tx) => {
-      const channel = await tx.channel.create({
-        data: {
-          workspaceId,
-          kind: people.length <= 2 ? 'DIRECT' : 'GROUP',
-          private: true,
-          memberKey,
-          createdById: viewer.userId,
-          memberships: { createMany: { data: people.map((userId) => ({ userId })) } },
-        },
-      });
-      const payloads = await appendEvents(
-        tx,
-        channel.id,
-        people.map((userId) => ({ type: 'MEMBER_JOINED', userId })),
-      );
-      return { channel, payloads };
-    });
-    await publishEvents(payloads);
-    await announce(people, channel.id, 'CHANNEL_ADDED');
-    return channel;
+    return await createWithMembers(
+      { workspaceId, kind: people.length <= 2 ? 'DIRECT' : 'GROUP', private: true, memberKey, createdById: viewer.userId },
+      people,
+    );
   } catch (error) {
     // Opened by someone else at the same moment: theirs is the one.
     if (isUniqueViolation(error)) {

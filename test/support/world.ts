@@ -4,10 +4,11 @@ import {
   CreateWorkspaceDocument,
   CreateWorkspaceInviteDocument,
   JoinWorkspaceDocument,
+  SendMessageDocument,
   SignUpDocument,
 } from '../../client/generated/graphql.ts';
 import { ok } from './client.ts';
-import type { TestServer } from './server.ts';
+import { startServer, type TestServer } from './server.ts';
 
 type Target = Pick<TestServer, 'url'>;
 
@@ -66,4 +67,35 @@ export async function channelWith(
     creator.token,
   );
   return createChannel.id;
+}
+
+/** A server with a team: ann owns a workspace that bob and cat joined; an outsider has a workspace of their own. */
+export interface Team {
+  server: TestServer;
+  ann: TestUser;
+  bob: TestUser;
+  cat: TestUser;
+  outsider: TestUser;
+  workspaceId: string;
+  otherWorkspaceId: string;
+}
+
+export async function startTeam(): Promise<Team> {
+  const server = await startServer();
+  const [ann, bob, cat, outsider] = await signUpUsers(server, 'ann', 'bob', 'cat', 'outsider');
+  const workspaceId = await workspaceWith(server, ann, [bob, cat]);
+  const otherWorkspaceId = await workspaceWith(server, outsider);
+  return { server, ann, bob, cat, outsider, workspaceId, otherWorkspaceId };
+}
+
+/** Posts a message (or a reply, with threadRootId) as the token's user and returns it. */
+export async function sendText(
+  server: Target,
+  token: string,
+  channelId: string,
+  text: string,
+  extra: { clientMessageId?: string; threadRootId?: string } = {},
+) {
+  const { sendMessage } = await ok(server, SendMessageDocument, { input: { channelId, text, ...extra } }, token);
+  return sendMessage;
 }
