@@ -9,9 +9,9 @@ import type { Config } from './config.ts';
 import { createContext, type Context } from './context.ts';
 import { openDatabase, type Database } from './db.ts';
 import { DomainError } from './errors.ts';
-import { openPubSub, type PubSub } from './pubsub.ts';
+import { openPubSub, type Listening, type PubSub } from './pubsub.ts';
 import { schema } from './schema/index.ts';
-import { authenticate, configureTokens } from './services/auth.ts';
+import { authenticate, configureTokens, watchRevocations } from './services/auth.ts';
 import { startPresence, type PresenceTracker } from './services/presence.ts';
 import { startTyping } from './services/typing.ts';
 
@@ -116,6 +116,7 @@ export function buildApp(config: Config): App {
   const log = makeLog(config);
   let db: Database | null = null;
   let pubsub: PubSub | null = null;
+  let revocations: Listening | null = null;
   let presence: PresenceTracker | null = null;
   let typing: { stop(): Promise<void> } | null = null;
   let port = 0;
@@ -229,6 +230,8 @@ export function buildApp(config: Config): App {
       configureTokens(config);
       db = await openDatabase(config, { log: (line) => log('info', line) });
       pubsub = await openPubSub(config.redisUrl);
+      revocations = watchRevocations();
+      await revocations.ready;
       presence = await startPresence({
         redisUrl: config.redisUrl,
         redisKeyPrefix: config.redisKeyPrefix,
@@ -262,6 +265,8 @@ export function buildApp(config: Config): App {
       // Before pub/sub and the database close: users who go offline with this instance are stored and announced.
       await presence?.stop();
       await typing?.stop();
+      await revocations?.close();
+      revocations = null;
       presence = null;
       typing = null;
       await pubsub?.close();

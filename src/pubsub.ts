@@ -49,6 +49,12 @@ export type UserPayload =
   | { type: 'CHANNEL_REMOVED'; channelId: string }
   | { type: 'THREAD_FOLLOWED'; rootId: string; channelId: string };
 
+/** A session (or, with sessionId null, every session of the user) was revoked. */
+export interface RevocationPayload {
+  userId: string;
+  sessionId: string | null;
+}
+
 /** A topic name that remembers the type of its payload. */
 export type Topic<T> = string & { readonly __payload?: T };
 
@@ -58,6 +64,12 @@ export const topics = {
   typing: (channelId: string): Topic<TypingPayload> => `typing:${channelId}`,
   presence: (workspaceId: string): Topic<PresencePayload> => `presence:${workspaceId}`,
   user: (userId: string): Topic<UserPayload> => `user:${userId}`,
+  /**
+   * The one broadcast topic: revoked sessions, so that every instance drops
+   * them from its session cache at once. Revocations are rare; every instance
+   * needs every one.
+   */
+  revocations: (): Topic<RevocationPayload> => 'revocations',
 };
 
 type Listener = (payload: unknown) => void;

@@ -5,11 +5,14 @@ import {
   ChannelMessagesDocument,
   DeleteMessageDocument,
   EditMessageDocument,
+  LogInDocument,
+  LogOutDocument,
+  MeDocument,
   MessageAddedDocument,
   SendMessageDocument,
   type ChannelEventsSubscription,
 } from '../client/generated/graphql.ts';
-import { connect, ok, subscribe } from './support/client.ts';
+import { connect, ok, refused, request, subscribe } from './support/client.ts';
 import { startInstance, type Instance } from './support/instances.ts';
 import { channelTopic, sharedServices, skipWithoutSharedServices, until } from './support/server.ts';
 import { channelWith, signUpUser, workspaceWith } from './support/world.ts';
@@ -119,6 +122,18 @@ describe.skipIf(skipWithoutSharedServices)(
       }
       expect(stored).toEqual(orders[0]);
     }, 60_000);
+
+    it('revokes a token on every instance at once: logOut on one, refused on the other', async () => {
+      const user = await signUpUser(a, 'revoker');
+      const { logIn } = await ok(a, LogInDocument, { input: { email: user.email, password: user.password } });
+      // Both instances have checked (and cached) the session.
+      await ok(a, MeDocument, {}, logIn.token);
+      await ok(b, MeDocument, {}, logIn.token);
+      await ok(a, LogOutDocument, {}, logIn.token);
+      await until(async () => (await request(b, MeDocument, {}, logIn.token)).errors?.[0]?.extensions?.code === 'UNAUTHENTICATED', 'instance b to refuse the revoked token', 2_000);
+      await refused(a, 'UNAUTHENTICATED', MeDocument, {}, logIn.token);
+      await ok(b, MeDocument, {}, user.token);
+    });
 
     it('shuts down gracefully on SIGTERM: open sockets close with 1001 and the process exits 0', async () => {
       const user = await signUpUser(a, 'closer');

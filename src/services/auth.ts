@@ -6,7 +6,7 @@ import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { prisma } from '../db.ts';
-import { pubsub, topics } from '../pubsub.ts';
+import { pubsub, topics, type Listening, type RevocationPayload } from '../pubsub.ts';
 import { conflict, isUniqueViolation, parseInput, unauthenticated } from '../errors.ts';
 import type { User } from '../generated/prisma/client.ts';
 
@@ -94,6 +94,7 @@ export interface AuthResult {
 async function issueToken(user: User): Promise<AuthResult> {
   const expiresAt = new Date(Date.now() + tokenTtlSeconds * 1000);
   const session = await prisma.session.create({ data: { userId: user.id, expiresAt } });
+  cacheSession(session.id, user.id, expiresAt);
   const token = await new SignJWT({ sid: session.id })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(user.id)
@@ -134,14 +135,22 @@ export async function logIn(input: unknown): Promise<AuthResult> {
   return issueToken(user);
 }
 
+/** Tells every instance: session caches forget the session, open subscriptions of it end. */
+async function announceRevocation(revocation: RevocationPayload): Promise<void> {
+  forgetSessions(revocation);
+  await Promise.all([
+    pubsub.publish(topics.revocations(), revocation),
+    pubsub.publish(topics.user(revocation.userId), { type: 'SESSION_REVOKED', sessionId: revocation.sessionId }),
+  ]);
+}
+
 /** Revokes the viewer's session: its token stops working at once, everywhere. */
 export async function logOut(viewer: Viewer): Promise<boolean> {
   await prisma.session.updateMany({
     where: { id: viewer.sessionId, revokedAt: null },
     data: { revokedAt: new Date() },
   });
-  // Open subscriptions of this session end now, on every instance.
-  await pubsub.publish(topics.user(viewer.userId), { type: 'SESSION_REVOKED', sessionId: viewer.sessionId });
+  await announceRevocation({ userId: viewer.userId, sessionId: viewer.sessionId });
   return true;
 }
 
@@ -151,7 +160,7 @@ export async function logOutEverywhere(viewer: Viewer): Promise<number> {
     where: { userId: viewer.userId, revokedAt: null },
     data: { revokedAt: new Date() },
   });
-  await pubsub.publish(topics.user(viewer.userId), { type: 'SESSION_REVOKED', sessionId: null });
+  await announceRevocation({ userId: viewer.userId, sessionId: null });
   return count;
 }
 
@@ -179,8 +188,45 @@ export async function authenticate(authorization: string): Promise<Viewer> {
   return { userId: subject, sessionId };
 }
 
-/** Throws UNAUTHENTICATED unless the session exists, is the user's, and is neither revoked nor expired. */
+/** Sessions this instance has checked recently: sessionId → owner and expiry. */
+const sessionCache = new Map<string, { userId: string; expiresAt: number; checkedAt: number }>();
+/** How long a checked session is trusted without asking the database again. */
+const SESSION_CACHE_MS = 60_000;
+const SESSION_CACHE_MAX = 100_000;
+
+function cacheSession(sessionId: string, userId: string, expiresAt: Date): void {
+  // Maps keep insertion order: the first entries are the oldest.
+  if (sessionCache.size >= SESSION_CACHE_MAX) sessionCache.delete(sessionCache.keys().next().value!);
+  sessionCache.set(sessionId, { userId, expiresAt: expiresAt.getTime(), checkedAt: Date.now() });
+}
+
+/** Drops revoked sessions from this instance's cache (called for every revocation, from any instance). */
+export function forgetSessions({ userId, sessionId }: RevocationPayload): void {
+  if (sessionId) sessionCache.delete(sessionId);
+  else for (const [id, entry] of sessionCache) if (entry.userId === userId) sessionCache.delete(id);
+}
+
+/**
+ * Keeps this instance's session cache in step with revocations on every
+ * instance; returns the listening to close on shutdown.
+ */
+export function watchRevocations(): Listening {
+  sessionCache.clear();
+  return pubsub.listen(topics.revocations(), forgetSessions);
+}
+
+/**
+ * Throws UNAUTHENTICATED unless the session exists, is the user's, and is
+ * neither revoked nor expired. Checked sessions are cached (revocations evict
+ * them on every instance at once), so authenticating a request or a
+ * subscription usually costs no query.
+ */
 export async function assertSessionActive(sessionId: string, userId: string): Promise<void> {
+  const cached = sessionCache.get(sessionId);
+  if (cached && cached.userId === userId && Date.now() - cached.checkedAt < SESSION_CACHE_MS) {
+    if (cached.expiresAt <= Date.now()) throw unauthenticated('Your token has expired; log in again.');
+    return;
+  }
   const session = await prisma.session.findUnique({
     where: { id: sessionId },
     select: { userId: true, revokedAt: true, expiresAt: true },
@@ -188,5 +234,5 @@ export async function assertSessionActive(sessionId: string, userId: string): Pr
   if (!session || session.userId !== userId) throw unauthenticated('Your token is not valid; log in again.');
   if (session.revokedAt) throw unauthenticated('You have logged out on this device; log in again.');
   if (session.expiresAt.getTime() <= Date.now()) throw unauthenticated('Your token has expired; log in again.');
+  cacheSession(sessionId, userId, session.expiresAt);
 }
-
