@@ -122,7 +122,7 @@ export function buildApp(config: Config): App {
   let port = 0;
   let draining = false;
 
-  const yoga: YogaServerInstance<{ authorization?: string | null }, Context> = createYoga({
+  const yoga: YogaServerInstance<{ authorization?: string | null; connectedAt?: number }, Context> = createYoga({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
@@ -131,8 +131,8 @@ export function buildApp(config: Config): App {
     logging: config.logLevel === 'debug' ? 'debug' : false,
     maskedErrors: { maskError: maskError(log) },
     plugins: [useInputErrorCodes()],
-    context: ({ request, authorization }) =>
-      createContext(authorization !== undefined ? authorization : request?.headers.get('authorization')),
+    context: ({ request, authorization, connectedAt }) =>
+      createContext(authorization !== undefined ? authorization : request?.headers.get('authorization'), connectedAt ?? null),
   });
 
   const server = http.createServer((req, res) => {
@@ -164,6 +164,8 @@ export function buildApp(config: Config): App {
   }
 
   const wss = new WebSocketServer({ server, path: '/graphql' });
+  const connectedAt = new WeakMap<object, number>();
+  wss.on('connection', (socket) => connectedAt.set(socket, Date.now()));
   const graphqlWs = useServer<Record<string, unknown>, { request: http.IncomingMessage }>(
     {
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
@@ -194,6 +196,7 @@ export function buildApp(config: Config): App {
           socket: ctx.extra.socket,
           params: payload,
           authorization: authorization == null ? null : String(authorization),
+          connectedAt: connectedAt.get(ctx.extra.socket),
         });
         const args: ExecutionArgs = {
           schema,

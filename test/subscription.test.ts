@@ -33,6 +33,17 @@ describe(`messageAdded over graphql-ws (${backendName})`, () => {
     }
   });
 
+  it('delivers the message of a client that subscribes on a new connection and posts at once', async () => {
+    // The naive client: no waiting for the connection or the subscription; the post can beat both.
+    for (let i = 0; i < 5; i++) {
+      const channelId = await channelWith(server, workspaceId, ann, [bob]);
+      const sub = subscribe(connect(server, bob.token), MessageAddedDocument, { channelId });
+      const sent = await send(ann.token, channelId, `right away ${i}`);
+      const event = await sub.waitFor((e) => e.messageAdded.id === sent.id, 'the message posted right after subscribing');
+      expect(sub.events.indexOf(event)).toBe(0);
+    }
+  });
+
   it('streams thread replies too, marked with their root', async () => {
     const channelId = await channelWith(server, workspaceId, ann, [bob]);
     const root = await send(ann.token, channelId, 'root');

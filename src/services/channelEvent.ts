@@ -167,6 +167,11 @@ export const REPLAY_PAGE = 200;
 export interface StreamOptions {
   /** Replay everything after this sequence number first; unset starts live from now. */
   afterSeq?: number | null;
+  /**
+   * Without `afterSeq`: also deliver events recorded at or after this time
+   * (looked for among the channel's last {@link REPLAY_PAGE} events).
+   */
+  since?: Date;
   /** Live events buffered before the stream falls back to paging the log. */
   maxPending?: number;
   /** Only these event types reach the subscriber (all when unset). */
@@ -253,6 +258,17 @@ export async function streamChannelEvents(
       // Live from the moment we started listening: events that arrived since
       // then are delivered even when they committed before lastSeq was read.
       nextSeq = Math.min(lastSeq + 1, ...live.map((event) => event.seq));
+      if (options.since) {
+        const recent = await prisma.channelEvent.findFirst({
+          where: { channelId, seq: { gt: lastSeq - REPLAY_PAGE, lt: nextSeq }, createdAt: { gte: options.since } },
+          orderBy: { seq: 'asc' },
+          select: { seq: true },
+        });
+        if (recent) {
+          nextSeq = recent.seq;
+          replaying = true;
+        }
+      }
     }
   } catch (error) {
     await stream.return();

@@ -189,12 +189,32 @@ export async function getMessage(viewer: Viewer, messageId: string): Promise<Mes
   return message;
 }
 
+/** A connection younger than this is new: see {@link streamMessages}. */
+export const FRESH_CONNECTION_MS = 2_000;
+/** How far before a new connection opened messageAdded looks. */
+export const CONNECTION_LOOKBACK_MS = 1_000;
+
 /**
  * Streams the channel's new messages (MESSAGE_ADDED events, ids only), in
  * order and gap-free, for as long as the viewer may read the channel.
+ *
+ * A client that opens a socket, subscribes and posts at once races its own
+ * connection set-up: the post can commit before the subscription reaches the
+ * server. So on a new connection (`connectedAt` less than
+ * {@link FRESH_CONNECTION_MS} ago) the stream also delivers messages posted
+ * from {@link CONNECTION_LOOKBACK_MS} before the socket opened. Clients
+ * de-duplicate by id; for exact resumption, use channelEvents(after:).
  */
-export function streamMessages(viewer: Viewer, channelId: string): Promise<AsyncIterableIterator<ChannelEventPayload>> {
-  return streamChannelEvents(viewer, channelId, { types: MESSAGE_ADDED });
+export function streamMessages(
+  viewer: Viewer,
+  channelId: string,
+  connectedAt: number | null = null,
+): Promise<AsyncIterableIterator<ChannelEventPayload>> {
+  const fresh = connectedAt != null && Date.now() - connectedAt < FRESH_CONNECTION_MS;
+  return streamChannelEvents(viewer, channelId, {
+    types: MESSAGE_ADDED,
+    since: fresh ? new Date(connectedAt - CONNECTION_LOOKBACK_MS) : undefined,
+  });
 }
 
 const MESSAGE_ADDED: ReadonlySet<ChannelEventType> = new Set(['MESSAGE_ADDED']);

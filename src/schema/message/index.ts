@@ -142,9 +142,10 @@ builder.mutationFields((t) => ({
 builder.subscriptionField('messageAdded', (t) =>
   t.withAuth({ loggedIn: true }).prismaField({
     type: 'Message',
-    description: 'Every new message in the channel, thread replies included (they have a threadRoot).',
+    description:
+      'Every new message in the channel, thread replies included (they have a threadRoot). On a new connection (under 2 s old) it also delivers messages posted in the second before the connection opened, so subscribing and posting at once loses nothing; de-duplicate by id. For exact resumption use channelEvents(after:).',
     args: { channelId: t.arg.id({ required: true }) },
-    subscribe: (_root, { channelId }, ctx) => streamMessages(ctx.viewer, parseId('Channel', channelId)),
+    subscribe: (_root, { channelId }, ctx) => streamMessages(ctx.viewer, parseId('Channel', channelId), ctx.connectedAt),
     resolve: (query, event) =>
       prisma.message.findUniqueOrThrow({ ...query, where: { id: (event as ChannelEventPayload).messageId! } }),
   }),
