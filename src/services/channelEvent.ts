@@ -164,6 +164,24 @@ const toPayload = (row: ChannelEvent): ChannelEventPayload => {
 /** Events read from the log per page while replaying or filling a gap. */
 export const REPLAY_PAGE = 200;
 
+/** A connection younger than this is new: see {@link connectionLookback}. */
+export const FRESH_CONNECTION_MS = 2_000;
+/** How far before a new connection opened its live streams look. */
+export const CONNECTION_LOOKBACK_MS = 1_000;
+
+/**
+ * Where messageAdded on a WebSocket opened at `connectedAt` starts. A client that opens a socket, subscribes and posts at
+ * once races its own connection set-up: the post can commit before the
+ * subscription reaches the server. So on a new connection the stream also
+ * delivers events recorded from {@link CONNECTION_LOOKBACK_MS} before the
+ * socket opened; on an older one it starts when the subscription does.
+ * channelEvents keeps exact semantics instead: its clients pass a cursor.
+ */
+export function connectionLookback(connectedAt: number | null): Date | undefined {
+  if (connectedAt == null || Date.now() - connectedAt >= FRESH_CONNECTION_MS) return undefined;
+  return new Date(connectedAt - CONNECTION_LOOKBACK_MS);
+}
+
 export interface StreamOptions {
   /** Replay everything after this sequence number first; unset starts live from now. */
   afterSeq?: number | null;

@@ -6,7 +6,15 @@ import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
 import type { ChannelEventType } from '../generated/prisma/enums.ts';
 import type { ChannelEventPayload } from '../pubsub.ts';
-import { appendEvents, publishEvents, recordEvents, streamChannelEvents, takeSeq, type Tx } from './channelEvent.ts';
+import {
+  appendEvents,
+  connectionLookback,
+  publishEvents,
+  recordEvents,
+  streamChannelEvents,
+  takeSeq,
+  type Tx,
+} from './channelEvent.ts';
 import { pubsub, topics } from '../pubsub.ts';
 
 /** API.md: message text is 1 to 100,000 characters. */
@@ -189,32 +197,17 @@ export async function getMessage(viewer: Viewer, messageId: string): Promise<Mes
   return message;
 }
 
-/** A connection younger than this is new: see {@link streamMessages}. */
-export const FRESH_CONNECTION_MS = 2_000;
-/** How far before a new connection opened messageAdded looks. */
-export const CONNECTION_LOOKBACK_MS = 1_000;
-
 /**
  * Streams the channel's new messages (MESSAGE_ADDED events, ids only), in
- * order and gap-free, for as long as the viewer may read the channel.
- *
- * A client that opens a socket, subscribes and posts at once races its own
- * connection set-up: the post can commit before the subscription reaches the
- * server. So on a new connection (`connectedAt` less than
- * {@link FRESH_CONNECTION_MS} ago) the stream also delivers messages posted
- * from {@link CONNECTION_LOOKBACK_MS} before the socket opened. Clients
- * de-duplicate by id; for exact resumption, use channelEvents(after:).
+ * order and gap-free, for as long as the viewer may read the channel; on a new
+ * connection, from just before it opened (see {@link connectionLookback}).
  */
 export function streamMessages(
   viewer: Viewer,
   channelId: string,
   connectedAt: number | null = null,
 ): Promise<AsyncIterableIterator<ChannelEventPayload>> {
-  const fresh = connectedAt != null && Date.now() - connectedAt < FRESH_CONNECTION_MS;
-  return streamChannelEvents(viewer, channelId, {
-    types: MESSAGE_ADDED,
-    since: fresh ? new Date(connectedAt - CONNECTION_LOOKBACK_MS) : undefined,
-  });
+  return streamChannelEvents(viewer, channelId, { types: MESSAGE_ADDED, since: connectionLookback(connectedAt) });
 }
 
 const MESSAGE_ADDED: ReadonlySet<ChannelEventType> = new Set(['MESSAGE_ADDED']);

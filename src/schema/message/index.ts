@@ -143,7 +143,7 @@ builder.subscriptionField('messageAdded', (t) =>
   t.withAuth({ loggedIn: true }).prismaField({
     type: 'Message',
     description:
-      'Every new message in the channel, thread replies included (they have a threadRoot). On a new connection (under 2 s old) it also delivers messages posted in the second before the connection opened, so subscribing and posting at once loses nothing; de-duplicate by id. For exact resumption use channelEvents(after:).',
+      'Every new message in the channel, thread replies included (they have a threadRoot). On a connection under 2 s old it also delivers messages posted in the second before the connection opened, so subscribing and posting at once loses nothing; de-duplicate by id. For exact resumption use channelEvents(after:).',
     args: { channelId: t.arg.id({ required: true }) },
     subscribe: (_root, { channelId }, ctx) => streamMessages(ctx.viewer, parseId('Channel', channelId), ctx.connectedAt),
     resolve: (query, event) =>
