@@ -5,8 +5,7 @@ import { badInput, conflict, forbidden, isUniqueViolation, notFound, parseInput 
 import type { Channel, Membership, Prisma } from '../generated/prisma/client.ts';
 import { requireReadableChannel, requireWorkspaceMember, requireWorkspaceUsers } from './access.ts';
 import type { Viewer } from './auth.ts';
-import { appendEvents, publishEvents } from './channelEvent.ts';
-import { pubsub, topics } from '../pubsub.ts';
+import { appendEvents, publishEvents, publishToUsers } from './channelEvent.ts';
 
 /** API.md: a group direct message has at most 100 members, the caller included. */
 export const MAX_GROUP_MEMBERS = 100;
@@ -61,7 +60,7 @@ async function createWithMembers(data: Prisma.ChannelUncheckedCreateInput, membe
     return { channel, payloads };
   });
   await publishEvents(payloads);
-  await announce(members, channel.id, 'CHANNEL_ADDED');
+  await publishToUsers(members, { type: 'CHANNEL_ADDED', channelId: channel.id });
   return channel;
 }
 
@@ -126,7 +125,7 @@ export async function leaveChannel(viewer: Viewer, channelId: string): Promise<b
     return appendEvents(tx, channelId, [{ type: 'MEMBER_LEFT', userId: viewer.userId }]);
   });
   await publishEvents(payloads);
-  await announce([viewer.userId], channelId, 'CHANNEL_REMOVED');
+  await publishToUsers([viewer.userId], { type: 'CHANNEL_REMOVED', channelId });
   return payloads.length > 0;
 }
 
@@ -142,13 +141,6 @@ export async function addChannelMembers(viewer: Viewer, channelId: string, userI
   await requireWorkspaceUsers(channel.workspaceId, userIds);
   await addMembers(channel.id, userIds);
   return channel;
-}
-
-/** Tells each user (their inbox, on every instance) that they joined or left a channel. */
-async function announce(userIds: string[], channelId: string, type: 'CHANNEL_ADDED' | 'CHANNEL_REMOVED'): Promise<void> {
-  await Promise.all(
-    userIds.map((userId) => pubsub.publish(topics.user(userId), { type, channelId }).catch(() => undefined)),
-  );
 }
 
 async function addMembers(channelId: string, userIds: string[]): Promise<void> {
@@ -172,10 +164,9 @@ async function addMembers(channelId: string, userIds: string[]): Promise<void> {
     return appendEvents(tx, channelId, added.map((userId) => ({ type: 'MEMBER_JOINED' as const, userId })));
   });
   await publishEvents(payloads);
-  await announce(
+  await publishToUsers(
     payloads.map((p) => p.userId!),
-    channelId,
-    'CHANNEL_ADDED',
+    { type: 'CHANNEL_ADDED', channelId },
   );
 }
 

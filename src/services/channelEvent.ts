@@ -3,7 +3,7 @@ import { prisma } from '../db.ts';
 import { badInput, forbidden } from '../errors.ts';
 import type { ChannelEvent, Prisma } from '../generated/prisma/client.ts';
 import type { ChannelEventType } from '../generated/prisma/enums.ts';
-import { MAX_PENDING_EVENTS, pubsub, topics, type ChannelEventPayload } from '../pubsub.ts';
+import { MAX_PENDING_EVENTS, pubsub, topics, type ChannelEventPayload, type UserPayload } from '../pubsub.ts';
 import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { endOnRevocation, EventStream } from './liveStream.ts';
@@ -107,6 +107,21 @@ export async function publishEvents(payloads: ChannelEventPayload[]): Promise<vo
       console.error(`publish of ${payload.type} #${payload.seq} on channel ${payload.channelId} failed`, error);
     }
   }
+}
+
+/**
+ * Publishes one user event to each user's topic (their inbox and open streams
+ * on every instance). Like {@link publishEvents}, a failure is logged, not
+ * thrown: the write it announces has committed.
+ */
+export async function publishToUsers(userIds: string[], payload: UserPayload): Promise<void> {
+  await Promise.all(
+    userIds.map((userId) =>
+      pubsub.publish(topics.user(userId), payload).catch((error: unknown) => {
+        console.error(`publish of ${payload.type} to user ${userId} failed`, error);
+      }),
+    ),
+  );
 }
 
 /** The opaque cursor of a channel event: strictly increasing within its channel. */

@@ -1,21 +1,21 @@
 import { z } from 'zod';
 import { prisma } from '../db.ts';
-import { badInput, conflict, forbidden, isUniqueViolation, notFound, parseInput } from '../errors.ts';
+import { badInput, conflict, DomainError, forbidden, isUniqueViolation, notFound, parseInput } from '../errors.ts';
 import type { Message } from '../generated/prisma/client.ts';
-import { requireReadableChannel } from './access.ts';
-import type { Viewer } from './auth.ts';
 import type { ChannelEventType } from '../generated/prisma/enums.ts';
 import type { ChannelEventPayload } from '../pubsub.ts';
+import { requireReadableChannel } from './access.ts';
+import type { Viewer } from './auth.ts';
 import {
   appendEvents,
   connectionLookback,
   publishEvents,
+  publishToUsers,
   recordEvents,
   streamChannelEvents,
   takeSeq,
   type Tx,
 } from './channelEvent.ts';
-import { pubsub, topics } from '../pubsub.ts';
 
 /** API.md: message text is 1 to 100,000 characters. */
 export const MAX_MESSAGE_LENGTH = 100_000;
@@ -116,11 +116,7 @@ export async function sendMessage(viewer: Viewer, input: unknown): Promise<Messa
       return { message, payloads, newFollowers };
     });
     await publishEvents(payloads);
-    await Promise.all(
-      newFollowers.map((userId) =>
-        pubsub.publish(topics.user(userId), { type: 'THREAD_FOLLOWED', rootId: rootId!, channelId }).catch(() => undefined),
-      ),
-    );
+    if (rootId) await publishToUsers(newFollowers, { type: 'THREAD_FOLLOWED', rootId, channelId });
     return message;
   } catch (error) {
     // The same clientMessageId sent twice at once: the other request won.
@@ -187,14 +183,7 @@ async function resolveThreadRoot(channelId: string, threadRootId: string): Promi
 
 /** A message in a channel the viewer may read, or NOT_FOUND. */
 export async function getMessage(viewer: Viewer, messageId: string): Promise<Message> {
-  const message = await prisma.message.findUnique({ where: { id: messageId } });
-  if (!message) throw notFound('Message');
-  try {
-    await requireReadableChannel(viewer, message.channelId);
-  } catch {
-    throw notFound('Message');
-  }
-  return message;
+  return (await loadReadable(viewer, messageId)).message;
 }
 
 /**
@@ -212,14 +201,16 @@ export function streamMessages(
 
 const MESSAGE_ADDED: ReadonlySet<ChannelEventType> = new Set(['MESSAGE_ADDED']);
 
-/** A message the viewer may read, with the access they have to its channel. */
-async function loadForChange(viewer: Viewer, messageId: string) {
+/** A message the viewer may read, with the access they have to its channel; NOT_FOUND otherwise. */
+async function loadReadable(viewer: Viewer, messageId: string) {
   const message = await prisma.message.findUnique({ where: { id: messageId } });
   if (!message) throw notFound('Message');
   try {
     return { message, ...(await requireReadableChannel(viewer, message.channelId)) };
-  } catch {
-    throw notFound('Message');
+  } catch (error) {
+    // The channel's refusal speaks of the message; anything else (the database) is not a refusal.
+    if (error instanceof DomainError) throw notFound('Message');
+    throw error;
   }
 }
 
@@ -228,7 +219,7 @@ const editSchema = z.object({ messageId: z.string(), text: messageText });
 /** Changes a message's text: its author only; a deleted message cannot be edited. */
 export async function editMessage(viewer: Viewer, input: unknown): Promise<Message> {
   const { messageId, text } = parseInput(editSchema, input);
-  const { message } = await loadForChange(viewer, messageId);
+  const { message } = await loadReadable(viewer, messageId);
   if (message.authorId !== viewer.userId) throw forbidden('Only the author can edit a message.');
   if (message.deletedAt) throw conflict('This message was deleted; it cannot be edited.');
   if (message.text === text) return message;
@@ -248,7 +239,7 @@ export async function editMessage(viewer: Viewer, input: unknown): Promise<Messa
  * The text is erased; thread replies stay. Deleting twice is a no-op.
  */
 export async function deleteMessage(viewer: Viewer, messageId: string): Promise<Message> {
-  const { message, channel } = await loadForChange(viewer, messageId);
+  const { message, channel } = await loadReadable(viewer, messageId);
   if (message.authorId !== viewer.userId) {
     const member = await prisma.workspaceMember.findUnique({
       where: { workspaceId_userId: { workspaceId: channel.workspaceId, userId: viewer.userId } },
@@ -285,7 +276,7 @@ export function parseEmoji(emoji: string): string {
 
 async function changeReaction(viewer: Viewer, messageId: string, rawEmoji: string, add: boolean): Promise<Message> {
   const emoji = parseEmoji(rawEmoji);
-  const { message, isMember } = await loadForChange(viewer, messageId);
+  const { message, isMember } = await loadReadable(viewer, messageId);
   if (!isMember) throw forbidden('Join the channel before reacting in it.');
   if (add && message.deletedAt) throw conflict('This message was deleted; it cannot get reactions.');
   const payloads = await prisma.$transaction(async (tx) => {
