@@ -3,6 +3,7 @@ import { prisma } from '../../db.ts';
 import type { ChannelEventPayload } from '../../pubsub.ts';
 import { eventCursor, parseEventCursor, streamChannelEvents } from '../../services/channelEvent.ts';
 import { ChannelRef } from '../channel/index.ts';
+import { loadOncePerEvent } from '../fanout.ts';
 import { parseId } from '../ids.ts';
 import { MessageRef } from '../message/index.ts';
 import { UserRef } from '../user/index.ts';
@@ -31,19 +32,25 @@ const ChannelEventRef = builder.objectRef<ChannelEventPayload>('ChannelEvent').i
     seq: t.exposeInt('seq', { description: 'The event’s position in the channel: 1, 2, 3, … with no gaps.' }),
     type: t.field({ type: ChannelEventTypeRef, resolve: (event) => event.type }),
     createdAt: t.field({ type: 'DateTime', resolve: (event) => new Date(event.createdAt) }),
+    // Loaded once per event on this instance, whatever the number of subscribers.
     channel: t.field({
       type: ChannelRef,
-      resolve: (event) => prisma.channel.findUniqueOrThrow({ where: { id: event.channelId } }),
+      resolve: (event) =>
+        loadOncePerEvent(event, 'channel', () => prisma.channel.findUniqueOrThrow({ where: { id: event.channelId } })),
     }),
     message: t.field({
       type: MessageRef,
       nullable: true,
-      resolve: (event) => (event.messageId ? prisma.message.findUnique({ where: { id: event.messageId } }) : null),
+      resolve: (event) =>
+        event.messageId
+          ? loadOncePerEvent(event, 'message', () => prisma.message.findUnique({ where: { id: event.messageId! } }))
+          : null,
     }),
     user: t.field({
       type: UserRef,
       nullable: true,
-      resolve: (event) => (event.userId ? prisma.user.findUnique({ where: { id: event.userId } }) : null),
+      resolve: (event) =>
+        event.userId ? loadOncePerEvent(event, 'user', () => prisma.user.findUnique({ where: { id: event.userId! } })) : null,
     }),
     emoji: t.string({
       nullable: true,

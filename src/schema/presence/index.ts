@@ -3,6 +3,7 @@ import { prisma } from '../../db.ts';
 import type { PresencePayload } from '../../pubsub.ts';
 import { presenceStatus, streamPresence, type PresenceStatus } from '../../services/presence.ts';
 import { parseId } from '../ids.ts';
+import { loadOncePerEvent } from '../fanout.ts';
 import { UserRef } from '../user/index.ts';
 
 const PresenceStatusRef = builder.enumType('PresenceStatus', {
@@ -38,7 +39,10 @@ const PresenceEventRef = builder.objectRef<PresencePayload>('PresenceEvent').imp
   description: 'A member of the workspace came online or went offline.',
   fields: (t) => ({
     // Prisma batches the findUnique calls of all subscribers receiving one event into one query.
-    user: t.field({ type: UserRef, resolve: (event) => prisma.user.findUniqueOrThrow({ where: { id: event.userId } }) }),
+    user: t.field({
+      type: UserRef,
+      resolve: (event) => loadOncePerEvent(event, 'user', () => prisma.user.findUniqueOrThrow({ where: { id: event.userId } })),
+    }),
     status: t.field({ type: PresenceStatusRef, resolve: (event) => event.status }),
     lastActiveAt: t.field({
       type: 'DateTime',

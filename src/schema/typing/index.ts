@@ -3,17 +3,22 @@ import { prisma } from '../../db.ts';
 import type { TypingPayload } from '../../pubsub.ts';
 import { setTyping, streamTyping, TYPING_EXPIRES_MS, TYPING_THROTTLE_MS } from '../../services/typing.ts';
 import { ChannelRef } from '../channel/index.ts';
+import { loadOncePerEvent } from '../fanout.ts';
 import { parseId } from '../ids.ts';
 import { UserRef } from '../user/index.ts';
 
 const TypingEventRef = builder.objectRef<TypingPayload>('TypingEvent').implement({
   description: 'Someone is typing in a channel. Not stored; show it until `expiresAt` or until their message arrives.',
   fields: (t) => ({
-    // Prisma batches the findUnique calls of all subscribers receiving one event into one query each.
-    user: t.field({ type: UserRef, resolve: (event) => prisma.user.findUniqueOrThrow({ where: { id: event.userId } }) }),
+    // Loaded once per event on this instance, whatever the number of subscribers.
+    user: t.field({
+      type: UserRef,
+      resolve: (event) => loadOncePerEvent(event, 'user', () => prisma.user.findUniqueOrThrow({ where: { id: event.userId } })),
+    }),
     channel: t.field({
       type: ChannelRef,
-      resolve: (event) => prisma.channel.findUniqueOrThrow({ where: { id: event.channelId } }),
+      resolve: (event) =>
+        loadOncePerEvent(event, 'channel', () => prisma.channel.findUniqueOrThrow({ where: { id: event.channelId } })),
     }),
     expiresAt: t.field({
       type: 'DateTime',
