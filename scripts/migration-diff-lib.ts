@@ -159,12 +159,13 @@ async function postgresAdapters(url: string): Promise<Adapters> {
   await pool.query(`CREATE SCHEMA "${schema}"`);
   // An adapter given a pool leaves ending it to close().
   const factory = new PrismaPg(pool, { schema });
+  const connect = async () => runScriptsWhole(await factory.connect(), pool);
   return {
     factory: {
       provider: factory.provider,
       adapterName: factory.adapterName,
-      connect: () => factory.connect(),
-      connectToShadowDb: () => factory.connect(),
+      connect,
+      connectToShadowDb: connect,
     },
     close: async () => {
       try {
@@ -174,6 +175,20 @@ async function postgresAdapters(url: string): Promise<Adapters> {
       }
     },
   };
+}
+
+/**
+ * @prisma/adapter-pg 7.10 runs a migration script by splitting it at every
+ * ";", which cuts a function body (`AS $$ ...; ... $$`) to pieces. Prisma's
+ * native engine, and PGlite's adapter, send the script whole; so does this:
+ * a query without parameters uses the simple protocol, which takes many
+ * statements (search_path is set on every connection of the pool).
+ */
+function runScriptsWhole<A extends { executeScript(script: string): Promise<void> }>(adapter: A, pool: pg.Pool): A {
+  adapter.executeScript = async (script: string) => {
+    await pool.query(script);
+  };
+  return adapter;
 }
 
 const PG_CHAR_OID = 18;

@@ -4,7 +4,6 @@ import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError, Kind } from 'graphql';
 import type { Context } from './context.ts';
-import { prisma } from './db.ts';
 import { unauthenticated } from './errors.ts';
 import type PrismaTypes from './generated/pothos-types.ts';
 import { getDatamodel } from './generated/pothos-types.ts';
@@ -34,7 +33,7 @@ export const builder = new SchemaBuilder<{
     unauthorizedError: (_parent, ctx) => ctx.authError ?? unauthenticated(),
   },
   prisma: {
-    client: () => prisma,
+    client: (ctx) => ctx.rt.prisma,
     dmmf: getDatamodel(),
     filterConnectionTotalCount: true,
     onUnusedQuery: process.env.NODE_ENV === 'production' ? null : 'warn',

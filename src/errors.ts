@@ -48,3 +48,27 @@ export function parseInput<T>(schema: { parse(input: unknown): T }, input: unkno
 export function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'P2002';
 }
+
+/** Prisma's codes for a value the database cannot take (too long, out of range, malformed). */
+const PRISMA_INPUT_CODES = new Set(['P2000', 'P2006', 'P2007', 'P2020', 'P2023']);
+
+/**
+ * Whether a database error was caused by the value sent (Postgres class 22,
+ * "data exception": invalid byte sequence, out of range, bad text
+ * representation…), however the driver adapter and Prisma wrapped it. Such
+ * errors are the client's input, not a server fault.
+ */
+export function isDataException(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  const visit = (value: unknown, depth: number): boolean => {
+    if (typeof value !== 'object' || value === null || depth > 5 || seen.has(value)) return false;
+    seen.add(value);
+    const record = value as Record<string, unknown>;
+    for (const key of ['code', 'originalCode']) {
+      const code = record[key];
+      if (typeof code === 'string' && (/^22[0-9A-Z]{3}$/.test(code) || PRISMA_INPUT_CODES.has(code))) return true;
+    }
+    return ['cause', 'meta', 'driverAdapterError', 'originalError'].some((key) => visit(record[key], depth + 1));
+  };
+  return visit(error, 0);
+}

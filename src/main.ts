@@ -1,4 +1,4 @@
-import { buildApp } from './app.ts';
+import { createParley } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 
 let config;
@@ -10,7 +10,7 @@ try {
   process.exit(1);
 }
 
-const app = buildApp(config);
+const app = createParley(config);
 await app.start();
 
 let stopping = false;
@@ -18,11 +18,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    console.log(`[parley] ${signal}: shutting down`);
+    app.log('info', `${signal}: shutting down`);
     app.stop().then(
       () => process.exit(0),
       (error) => {
-        console.error('[parley] shutdown failed', error);
+        app.log('error', 'shutdown failed', error);
         process.exit(1);
       },
     );

@@ -1,6 +1,7 @@
 import SchemaBuilder, { BasePlugin, type PothosOutputFieldConfig, type SchemaTypes } from '@pothos/core';
 import type { GraphQLFieldResolver } from 'graphql';
 import { badInput } from './errors.ts';
+import { checkCursorOwner } from './security/cursors.ts';
 
 /** API.md: a page is 1 to 100 items; more is an error, never a silent clamp. */
 export const MAX_PAGE_SIZE = 100;
@@ -21,8 +22,8 @@ export function checkPageArgs(args: { first?: unknown; last?: unknown }): void {
 }
 
 /**
- * A Pothos plugin that checks page sizes on every connection field before it
- * resolves, so no connection can forget to.
+ * A Pothos plugin that checks page sizes (and that cursors belong to the list
+ * paged) on every connection field before it resolves, so no connection can forget to.
  */
 class PageSizePlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
   override wrapResolve(
@@ -32,6 +33,7 @@ class PageSizePlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
     if (!('first' in fieldConfig.args) && !('last' in fieldConfig.args)) return resolver;
     return (parent, args, context, info) => {
       checkPageArgs(args as { first?: unknown; last?: unknown });
+      checkCursorOwner(args as { after?: unknown; before?: unknown }, parent);
       return resolver(parent, args, context, info);
     };
   }

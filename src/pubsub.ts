@@ -1,4 +1,8 @@
-import { Redis } from 'ioredis';
+import { EventEmitter } from 'node:events';
+import { RedisPubSub as RedisEngine } from 'graphql-redis-subscriptions';
+import { PubSub as LocalEngine, type PubSubEngine } from 'graphql-subscriptions';
+import type { Log } from './log.ts';
+import type { RedisConnections } from './redis.ts';
 import type { ChannelEventType } from './generated/prisma/enums.ts';
 
 /**
@@ -72,8 +76,6 @@ export const topics = {
   revocations: (): Topic<RevocationPayload> => 'revocations',
 };
 
-type Listener = (payload: unknown) => void;
-
 /** Payloads a subscriber may have waiting before it is cut off as too slow. */
 export const MAX_PENDING_EVENTS = 10_000;
 
@@ -83,10 +85,25 @@ export interface Listening {
   close(): Promise<void>;
 }
 
+/** What a listener hears about its transport besides payloads. */
+export interface ListenOptions {
+  /**
+   * The transport lost its connection: from now until `onResubscribed`,
+   * payloads of the topic may be lost.
+   */
+  onInterrupted?: () => void;
+  /**
+   * The transport is subscribed again after losing its connection: payloads
+   * published in between were not delivered here and never will be.
+   */
+  onResubscribed?: () => void;
+}
+
 export interface PubSub {
+  /** Publishes to every instance; fails (within the Redis command timeout) when the transport cannot take it. */
   publish<T>(topic: Topic<T>, payload: T): Promise<void>;
   /** Calls `listener` with each payload of the topic, from now until `close()`. */
-  listen<T>(topic: Topic<T>, listener: (payload: T) => void): Listening;
+  listen<T>(topic: Topic<T>, listener: (payload: T) => void, options?: ListenOptions): Listening;
   /** How many local listeners a topic has (for tests and metrics). */
   listenerCount(topic: string): number;
   ping(): Promise<void>;
@@ -100,115 +117,172 @@ export class SlowSubscriberError extends Error {
 }
 
 /**
- * Local listeners per topic. The transport (Redis or none) sees one
- * subscription per topic however many local subscribers share it, and each
- * payload is parsed once per instance.
+ * Parley's typed pub/sub over a graphql-subscriptions engine. The engine keeps
+ * one transport subscription per topic however many local listeners share it,
+ * and hands each payload to all of them as one object: per-event work is keyed
+ * by that object (`src/server/sharedExecution.ts`, `src/schema/batch.ts`). This layer
+ * adds the types, `ready`, listener counts and the transport's interruptions.
  */
-abstract class TopicFanout implements PubSub {
-  private readonly listeners = new Map<string, Set<Listener>>();
-  private readonly subscribed = new Map<string, Promise<void>>();
+abstract class EnginePubSub implements PubSub {
+  private readonly listeners = new Map<string, Set<ListenOptions>>();
+
+  constructor(private readonly engine: PubSubEngine) {}
 
   abstract publish<T>(topic: Topic<T>, payload: T): Promise<void>;
   abstract ping(): Promise<void>;
   abstract close(): Promise<void>;
-  protected abstract transportSubscribe(topic: string): Promise<void>;
-  protected abstract transportUnsubscribe(topic: string): Promise<void>;
-
-  protected deliver(topic: string, payload: unknown): void {
-    for (const listener of this.listeners.get(topic) ?? []) listener(payload);
-  }
+  /** The engine's name of a topic. */
+  protected abstract trigger(topic: string): string;
+  /** The topic's last local listener has closed. */
+  protected released(_topic: string): void {}
 
   listenerCount(topic: string): number {
     return this.listeners.get(topic)?.size ?? 0;
   }
 
-  listen<T>(topic: Topic<T>, listener: (payload: T) => void): Listening {
-    const own: Listener = (payload) => listener(payload as T);
+  /** Tells every local listener (of every topic) about the transport. */
+  protected notify(event: keyof ListenOptions): void {
+    for (const set of this.listeners.values()) for (const options of set) options[event]?.();
+  }
+
+  listen<T>(topic: Topic<T>, listener: (payload: T) => void, options: ListenOptions = {}): Listening {
+    const own = { ...options };
     let set = this.listeners.get(topic);
     if (!set) this.listeners.set(topic, (set = new Set()));
     set.add(own);
-    let ready = this.subscribed.get(topic);
-    if (!ready) {
-      ready = this.transportSubscribe(topic);
-      this.subscribed.set(topic, ready);
-      // Awaited by whoever needs it; an unawaited failure must not crash the process.
-      ready.catch(() => this.subscribed.delete(topic));
-    }
+    // The engine keeps what it is given until unsubscribe(id), and a subscribe
+    // that failed never tells its id: the listener is reached through a
+    // reference that close() clears, so a failed one does not keep it alive.
+    let target: ((payload: T) => void) | null = listener;
+    const subscribed = this.engine.subscribe(this.trigger(topic), (payload: T) => target?.(payload), {});
+    const ready = subscribed.then(() => undefined);
+    // Awaited by whoever needs it; an unawaited failure must not crash the process.
+    ready.catch(() => {});
     let closed = false;
     return {
       ready,
       close: async () => {
         if (closed) return;
         closed = true;
+        target = null;
         set.delete(own);
         if (set.size === 0 && this.listeners.get(topic) === set) {
           this.listeners.delete(topic);
-          this.subscribed.delete(topic);
-          await this.transportUnsubscribe(topic).catch(() => {});
+          this.released(topic);
         }
+        // Not before the subscribe settled: graphql-redis-subscriptions would
+        // register the id afterwards and fail on the topic's next payload.
+        const id = await subscribed.catch(() => null);
+        if (id !== null) this.engine.unsubscribe(id);
       },
     };
   }
 }
 
-/** One process: events go straight to local listeners. */
-export class LocalPubSub extends TopicFanout {
+/** One process: graphql-subscriptions' in-memory PubSub. */
+export class LocalPubSub extends EnginePubSub {
+  private readonly local: LocalEngine;
+
+  constructor() {
+    const emitter = new EventEmitter();
+    // One listener per local subscriber of a topic: there is no sensible cap.
+    emitter.setMaxListeners(0);
+    const local = new LocalEngine({ eventEmitter: emitter });
+    super(local);
+    this.local = local;
+  }
+
   async publish<T>(topic: Topic<T>, payload: T): Promise<void> {
-    // A copy, so that a subscriber sees what a remote one would (no shared objects).
-    this.deliver(topic, JSON.parse(JSON.stringify(payload)));
+    // One copy per publish, shared by the listeners: they see what a remote one would (no object of the publisher's).
+    await this.local.publish(topic, JSON.parse(JSON.stringify(payload)) as T);
   }
   async ping(): Promise<void> {}
   async close(): Promise<void> {}
-  protected async transportSubscribe(): Promise<void> {}
-  protected async transportUnsubscribe(): Promise<void> {}
+  protected trigger(topic: string): string {
+    return topic;
+  }
 }
 
-/** Many instances: every instance sees every event through Redis pub/sub. */
-export class RedisPubSub extends TopicFanout {
-  private readonly publisher: Redis;
-  private readonly subscriber: Redis;
+/**
+ * Many instances: graphql-redis-subscriptions' RedisPubSub over the app's
+ * publisher and subscriber connections (see `src/redis.ts`). Topics carry the
+ * key prefix, so deployments sharing a Redis do not hear each other. (The
+ * engine's `triggerTransform` applies to subscribe only, not to publish, so
+ * the prefix is added here for both.)
+ */
+export class RedisPubSub extends EnginePubSub {
+  private readonly redis: RedisEngine;
+  private readonly offs: (() => void)[] = [];
+  /**
+   * Topics whose last listener closed while the subscriber was disconnected:
+   * the engine's UNSUBSCRIBE failed, and ioredis subscribes them again when it
+   * reconnects. They are unsubscribed once it has.
+   */
+  private readonly orphans = new Set<string>();
 
-  constructor(url: string) {
-    super();
-    const options = { maxRetriesPerRequest: 3, lazyConnect: false };
-    this.publisher = new Redis(url, options);
-    this.subscriber = new Redis(url, options);
-    this.subscriber.on('message', (topic: string, message: string) => {
-      this.deliver(topic, JSON.parse(message));
-    });
-    // ioredis reconnects by itself; an error event must not crash the process.
-    this.publisher.on('error', () => {});
-    this.subscriber.on('error', () => {});
+  constructor(
+    private readonly connections: Pick<RedisConnections, 'publisher' | 'subscriber'>,
+    private readonly prefix: string,
+    log: Log,
+  ) {
+    const redis = new RedisEngine({ publisher: connections.publisher, subscriber: connections.subscriber });
+    super(redis);
+    this.redis = redis;
+    const { subscriber } = connections;
+    let interrupted = false;
+    const onClose = () => {
+      if (interrupted) return;
+      interrupted = true;
+      this.notify('onInterrupted');
+    };
+    const onReady = () => {
+      if (!interrupted || subscriber.status !== 'ready') return;
+      // ioredis has just resent SUBSCRIBE for every topic; an answer to a
+      // later PING on the same connection means Redis has taken them all.
+      subscriber.ping().then(
+        () => {
+          if (!interrupted || subscriber.status !== 'ready') return;
+          interrupted = false;
+          this.unsubscribeOrphans();
+          this.notify('onResubscribed');
+        },
+        (error: unknown) => {
+          log('warn', 'pub/sub: no answer after resubscribing; asking again', error);
+          setTimeout(onReady, 500).unref();
+        },
+      );
+    };
+    subscriber.on('close', onClose);
+    subscriber.on('ready', onReady);
+    this.offs.push(() => subscriber.off('close', onClose), () => subscriber.off('ready', onReady));
+  }
+
+  protected trigger(topic: string): string {
+    return `${this.prefix}${topic}`;
+  }
+
+  protected override released(topic: string): void {
+    if (this.connections.subscriber.status !== 'ready') this.orphans.add(topic);
+  }
+
+  private unsubscribeOrphans(): void {
+    for (const topic of this.orphans) {
+      this.orphans.delete(topic);
+      // Failures are reported by the subscriber connection itself (src/redis.ts).
+      if (this.listenerCount(topic) === 0) void this.connections.subscriber.unsubscribe(this.trigger(topic));
+    }
   }
 
   async publish<T>(topic: Topic<T>, payload: T): Promise<void> {
-    await this.publisher.publish(topic, JSON.stringify(payload));
+    await this.redis.publish(this.trigger(topic), payload);
   }
 
   async ping(): Promise<void> {
-    await Promise.all([this.publisher.ping(), this.subscriber.ping()]);
+    await Promise.all([this.connections.publisher.ping(), this.connections.subscriber.ping()]);
   }
 
+  /** Stops listening to the connections; they belong to the app and are closed with it. */
   async close(): Promise<void> {
-    this.publisher.disconnect();
-    this.subscriber.disconnect();
+    for (const off of this.offs.splice(0)) off();
   }
-
-  protected async transportSubscribe(topic: string): Promise<void> {
-    await this.subscriber.subscribe(topic);
-  }
-
-  protected async transportUnsubscribe(topic: string): Promise<void> {
-    await this.subscriber.unsubscribe(topic);
-  }
-}
-
-/** The pub/sub of this process. Only services publish. */
-export let pubsub: PubSub;
-
-export async function openPubSub(redisUrl: string | undefined): Promise<PubSub> {
-  const instance = redisUrl ? new RedisPubSub(redisUrl) : new LocalPubSub();
-  await instance.ping();
-  pubsub = instance;
-  return instance;
 }

@@ -6,7 +6,7 @@ import {
 } from '../client/generated/graphql.ts';
 import { ok, refused } from './support/client.ts';
 import { backendName, type TestServer } from './support/server.ts';
-import { channelWith, sendText, startTeam, type TestUser } from './support/world.ts';
+import { channelWith, seedMessages, sendText, startTeam, type TestUser } from './support/world.ts';
 
 let server: TestServer;
 let ann: TestUser;
@@ -95,7 +95,7 @@ describe(`history (${backendName})`, () => {
 
   beforeAll(async () => {
     channelId = await channelWith(server, workspaceId, ann, [bob]);
-    for (let i = 1; i <= total; i++) await send(i % 2 ? ann.token : bob.token, channelId, `m${i}`);
+    for (let i = 1; i <= total; i++) await seedMessages(server, i % 2 ? ann : bob, channelId, [`m${i}`]);
   });
 
   it('scrolls back from the newest to the very first message with last/before, each once, in order', async () => {

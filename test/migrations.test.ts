@@ -35,6 +35,15 @@ async function expectedTables(): Promise<string[]> {
   return [...schema.matchAll(/^model\s+(\w+)/gm)].map((m) => m[1]!).concat('_prisma_migrations').sort();
 }
 
+/** The functions the migrations create (schema.prisma cannot declare them), by schema. */
+async function functionsIn(conn: MigrationConnection, schema: string): Promise<string[]> {
+  const { rows } = await conn.query(
+    `SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 ORDER BY p.proname`,
+    [schema],
+  );
+  return rows.map((r: { proname: string }) => r.proname);
+}
+
 async function tablesIn(conn: MigrationConnection, schema: string): Promise<string[]> {
   const { rows } = await conn.query(
     `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name`,
@@ -109,6 +118,7 @@ describe('the runner on PGlite', () => {
       expect((await migrate(db)).applied).toEqual(expected.map((m) => m.name));
       await expectRecorded(db);
       expect(await tablesIn(db, 'public')).toEqual(await expectedTables());
+      expect(await functionsIn(db, 'public')).toEqual(['send_messages']);
       expect((await migrate(db)).applied).toEqual([]);
       await expectRecorded(db);
     } finally {
@@ -243,6 +253,8 @@ describe.skipIf(!databaseUrl)(`the runner ${onPostgres}`, () => {
     expect((await migrate(client, { schema })).applied).toEqual(expected.map((m) => m.name));
     await expectRecorded(client);
     expect(await tablesIn(client, schema)).toEqual(await expectedTables());
+    // Created unqualified: in the migrated schema, where its tables are, not in public.
+    expect(await functionsIn(client, schema)).toEqual(['send_messages']);
     expect((await migrate(client, { schema })).applied).toEqual([]);
     await expectRecorded(client);
   });

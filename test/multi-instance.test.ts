@@ -14,8 +14,11 @@ import {
 } from '../client/generated/graphql.ts';
 import { connect, ok, refused, request, subscribe } from './support/client.ts';
 import { startInstance, type Instance } from './support/instances.ts';
-import { channelTopic, sharedServices, skipWithoutSharedServices, until } from './support/server.ts';
+import { channelTopic, sharedServices, skipWithoutSharedServices, testConfig, until } from './support/server.ts';
 import { channelWith, signUpUser, workspaceWith } from './support/world.ts';
+
+/** A topic's name in Redis: instances prefix it with REDIS_KEY_PREFIX. */
+const inRedis = (topic: string) => `${testConfig().redisKeyPrefix}${topic}`;
 
 describe.skipIf(skipWithoutSharedServices)(
   `two instances on one Postgres and Redis${skipWithoutSharedServices ? ` (${skipWithoutSharedServices})` : ''}`,
@@ -44,7 +47,7 @@ describe.skipIf(skipWithoutSharedServices)(
       const onA = subscribe(connect(a, ann.token), MessageAddedDocument, { channelId });
       // Both instances have subscribed to the channel's Redis topic.
       await until(async () => {
-        const [, count] = (await redis.pubsub('NUMSUB', channelTopic(channelId))) as [string, number];
+        const [, count] = (await redis.pubsub('NUMSUB', inRedis(channelTopic(channelId)))) as [string, number];
         return Number(count) >= 2;
       }, 'both instances to subscribe in Redis');
 
@@ -57,7 +60,7 @@ describe.skipIf(skipWithoutSharedServices)(
     /** Waits until `count` instances have subscribed to the channel's Redis topic. */
     const redisSubscribers = (channelId: string, count: number) =>
       until(async () => {
-        const [, subscribers] = (await redis.pubsub('NUMSUB', channelTopic(channelId))) as [string, number];
+        const [, subscribers] = (await redis.pubsub('NUMSUB', inRedis(channelTopic(channelId)))) as [string, number];
         return Number(subscribers) >= count;
       }, `${count} instance(s) subscribed to the channel in Redis`);
     const inner = (data: ChannelEventsSubscription[]) => data.map((d) => d.channelEvents);
@@ -145,7 +148,7 @@ describe.skipIf(skipWithoutSharedServices)(
       const channelId = await channelWith(a, workspaceId, user);
       subscribe(client, MessageAddedDocument, { channelId });
       await until(async () => {
-        const [, count] = (await redis.pubsub('NUMSUB', channelTopic(channelId))) as [string, number];
+        const [, count] = (await redis.pubsub('NUMSUB', inRedis(channelTopic(channelId)))) as [string, number];
         return Number(count) >= 1;
       }, 'the subscription on instance b');
       b.child.kill('SIGTERM');

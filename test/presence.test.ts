@@ -198,10 +198,10 @@ describe.skipIf(skipWithoutSharedServices)(
     let b: Instance;
     let c: Instance;
     let redis: Redis;
+    // Presence keys of these instances only, so no other test's instances sweep or are swept.
+    const env = { REDIS_KEY_PREFIX: `parley-test-${crypto.randomBytes(4).toString('hex')}:` };
 
     beforeAll(async () => {
-      // Presence keys of these instances only, so no other test's instances sweep or are swept.
-      const env = { REDIS_KEY_PREFIX: `parley-test-${crypto.randomBytes(4).toString('hex')}:` };
       [a, b, c] = await Promise.all([
         startInstance('presence-a', { ...env, PRESENCE_GRACE_MS: String(INSTANCE_GRACE_MS) }),
         startInstance('presence-b', { ...env, PRESENCE_GRACE_MS: String(INSTANCE_GRACE_MS) }),
@@ -216,7 +216,7 @@ describe.skipIf(skipWithoutSharedServices)(
     /** Waits until `count` instances have subscribed to the topic in Redis. */
     const subscribedInRedis = (topic: string, count = 1) =>
       until(async () => {
-        const [, subscribers] = (await redis.pubsub('NUMSUB', topic)) as [string, number];
+        const [, subscribers] = (await redis.pubsub('NUMSUB', `${env.REDIS_KEY_PREFIX}${topic}`)) as [string, number];
         return Number(subscribers) >= count;
       }, `${count} instance(s) subscribed to ${topic}`);
 

@@ -35,7 +35,7 @@ const setTyping = (user: TestUser, channelId: string) =>
 
 /** Subscribes each user to the channel's typing and waits until all are listening. */
 async function watchTyping(channelId: string, ...users: TestUser[]): Promise<LiveSubscription<TypingSubscription>[]> {
-  const before = server.app.pubsub.listenerCount(typingTopic(channelId));
+  const before = server.app.runtime.pubsub.listenerCount(typingTopic(channelId));
   const subs = users.map((user) => subscribe(connect(server, user.token), TypingDocument, { channelId }));
   await waitForTopic(server, typingTopic(channelId), before + users.length);
   return subs;
@@ -164,7 +164,7 @@ describe(`typing (${backendName})`, () => {
       await setTyping(bob, channelId);
       await Promise.all(subs.map((sub) => sub.waitForCount(1)));
       const statements: string[] = [];
-      const stop = server.app.db.onQuery((sql) => statements.push(sql));
+      const stop = server.app.runtime.db.onQuery((sql) => statements.push(sql));
       try {
         await setTyping(ann, channelId);
         await Promise.all(subs.map((sub) => sub.waitForCount(2)));

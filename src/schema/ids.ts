@@ -1,5 +1,6 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { badInput, notFound } from '../errors.ts';
+import { quote } from '../security/input.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -7,13 +8,16 @@ export type NodeTypename = 'User' | 'Workspace' | 'Channel' | 'Message';
 
 /** Decodes any Parley ID: BAD_USER_INPUT when it is not one at all. */
 export function decodeId(id: string): { typename: string; id: string } {
+  const invalid = () => badInput(`${quote(id)} is not a valid ID.`);
+  // Parley's IDs are under 60 characters; nothing longer is decoded.
+  if (id.length > 200) throw invalid();
   let decoded: { typename: string; id: string };
   try {
     decoded = decodeGlobalID(id);
   } catch {
-    throw badInput(`"${id}" is not a valid ID.`);
+    throw invalid();
   }
-  if (!UUID.test(decoded.id)) throw badInput(`"${id}" is not a valid ID.`);
+  if (!UUID.test(decoded.id)) throw invalid();
   return decoded;
 }
 

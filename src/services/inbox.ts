@@ -1,7 +1,7 @@
-import { prisma } from '../db.ts';
-import { pubsub, topics, type ChannelEventPayload, type Listening, type UserPayload } from '../pubsub.ts';
+import { topics, type ChannelEventPayload, type Listening, type UserPayload } from '../pubsub.ts';
 import type { Viewer } from './auth.ts';
 import { endOnRevocation, EventStream } from './liveStream.ts';
+import type { Runtime } from '../runtime.ts';
 
 export type InboxEntryType = 'INITIAL' | 'UNREAD_CHANGED' | 'CHANNEL_ADDED' | 'CHANNEL_REMOVED' | 'THREAD_FOLLOWED';
 
@@ -33,8 +33,8 @@ interface ThreadState extends Counter {
 }
 
 /** Unread mentions per channel: mentions past each membership's read position. */
-async function unreadMentions(userId: string, channelIds: string[]): Promise<Map<string, number[]>> {
-  const rows = await prisma.mention.findMany({
+async function unreadMentions(rt: Runtime, userId: string, channelIds: string[]): Promise<Map<string, number[]>> {
+  const rows = await rt.prisma.mention.findMany({
     where: { userId, channelId: { in: channelIds }, number: { not: null } },
     select: { channelId: true, number: true },
     orderBy: { number: 'desc' },
@@ -54,7 +54,7 @@ async function unreadMentions(userId: string, channelIds: string[]): Promise<Map
  * Counts come from the sequence positions carried by the events, so keeping
  * them costs no query per message.
  */
-export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator<InboxEntry>> {
+export async function streamInbox(rt: Runtime, viewer: Viewer): Promise<AsyncIterableIterator<InboxEntry>> {
   const channels = new Map<string, ChannelState>();
   const threads = new Map<string, ThreadState>();
   const stream = new EventStream<InboxEntry>();
@@ -101,7 +101,7 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
 
   /** Loads followed threads' counts (of channels being followed), emitting those with something unread, or all for `type` THREAD_FOLLOWED. */
   const followThreads = async (where: { rootId?: string }, type: 'INITIAL' | 'THREAD_FOLLOWED') => {
-    const rows = await prisma.threadMembership.findMany({
+    const rows = await rt.prisma.threadMembership.findMany({
       where: { userId: viewer.userId, ...where },
       select: { rootId: true, lastReadReplyNumber: true, root: { select: { channelId: true, replyCount: true } } },
       orderBy: { createdAt: 'desc' },
@@ -109,7 +109,7 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
     });
     const rootIds = rows.map((r) => r.rootId);
     const mentions = rootIds.length
-      ? await prisma.mention.findMany({
+      ? await rt.prisma.mention.findMany({
           where: { userId: viewer.userId, threadRootId: { in: rootIds }, replyNumber: { not: null } },
           select: { threadRootId: true, replyNumber: true },
         })
@@ -133,15 +133,15 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
   const follow = async (channelIds: string[], type: 'INITIAL' | 'CHANNEL_ADDED') => {
     const fresh = channelIds.filter((id) => !channels.has(id));
     if (fresh.length === 0) return;
-    const listenings = new Map(fresh.map((id) => [id, stream.own(pubsub.listen(topics.channel(id), onChannelEvent))] as const));
+    const listenings = new Map(fresh.map((id) => [id, stream.own(rt.pubsub.listen(topics.channel(id), onChannelEvent))] as const));
     await Promise.all([...listenings.values()].map((l) => l.ready));
     const [memberships, mentions] = await Promise.all([
-      prisma.membership.findMany({
+      rt.prisma.membership.findMany({
         where: { userId: viewer.userId, channelId: { in: fresh } },
         select: { channelId: true, lastReadNumber: true, channel: { select: { messageCount: true } } },
         orderBy: { channelId: 'asc' },
       }),
-      unreadMentions(viewer.userId, fresh),
+      unreadMentions(rt, viewer.userId, fresh),
     ]);
     if (stream.closed) return;
     const found = new Set(memberships.map((m) => m.channelId));
@@ -173,11 +173,11 @@ export async function streamInbox(viewer: Viewer): Promise<AsyncIterableIterator
     else if (event.type === 'THREAD_FOLLOWED') followThreads({ rootId: event.rootId }, 'THREAD_FOLLOWED').catch(fail);
   };
 
-  stream.own(pubsub.listen(topics.user(viewer.userId), onUserEvent));
-  endOnRevocation(stream, viewer);
+  stream.own(rt.pubsub.listen(topics.user(viewer.userId), onUserEvent));
+  endOnRevocation(rt, stream, viewer);
   try {
     await stream.ready();
-    const memberships = await prisma.membership.findMany({ where: { userId: viewer.userId }, select: { channelId: true } });
+    const memberships = await rt.prisma.membership.findMany({ where: { userId: viewer.userId }, select: { channelId: true } });
     await follow(
       memberships.map((m) => m.channelId),
       'INITIAL',

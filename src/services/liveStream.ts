@@ -1,6 +1,7 @@
-import { unauthenticated } from '../errors.ts';
-import { MAX_PENDING_EVENTS, pubsub, SlowSubscriberError, topics, type Listening, type Topic } from '../pubsub.ts';
-import type { Viewer } from './auth.ts';
+import { DomainError, unauthenticated } from '../errors.ts';
+import { MAX_PENDING_EVENTS, SlowSubscriberError, topics, type Listening, type Topic } from '../pubsub.ts';
+import { assertSessionActive, type Viewer } from './auth.ts';
+import type { Runtime } from '../runtime.ts';
 
 type Entry<T> = { value: T } | { error: Error };
 
@@ -36,8 +37,15 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
     return this.finished;
   }
 
+  /** False once the stream is closed or failed: nothing more may be delivered from it. */
+  get live(): boolean {
+    return !this.finished && !this.failure;
+  }
+
+  /** Queues an item; a consumer more than {@link MAX_PENDING_EVENTS} behind is cut off (it resumes with a cursor). */
   push(value: T): void {
-    if (this.finished) return;
+    if (this.finished || this.failure) return;
+    if (this.entries.length >= MAX_PENDING_EVENTS) return this.fail(new SlowSubscriberError());
     this.entries.push({ value });
     this.signal();
   }
@@ -103,15 +111,28 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
 
 /**
  * Ends `stream` when the viewer's session is revoked (logOut on any instance):
- * every stream of a viewer carries this guard.
+ * every stream of a viewer carries this guard. A revocation published while
+ * pub/sub was down never arrives, so after an outage the session is checked
+ * again.
  */
-export function endOnRevocation(stream: EventStream<unknown>, viewer: Viewer): Listening {
+export function endOnRevocation(rt: Runtime, stream: EventStream<unknown>, viewer: Viewer): Listening {
+  const revoked = () => stream.fail(unauthenticated('Your session was revoked; log in again.'));
   return stream.own(
-    pubsub.listen(topics.user(viewer.userId), (event) => {
-      if (event.type === 'SESSION_REVOKED' && (event.sessionId === null || event.sessionId === viewer.sessionId)) {
-        stream.fail(unauthenticated('Your session was revoked; log in again.'));
-      }
-    }),
+    rt.pubsub.listen(
+      topics.user(viewer.userId),
+      (event) => {
+        if (event.type === 'SESSION_REVOKED' && (event.sessionId === null || event.sessionId === viewer.sessionId)) revoked();
+      },
+      {
+        onResubscribed: () => {
+          assertSessionActive(rt, viewer.sessionId, viewer.userId).catch((error: unknown) => {
+            // Only a refusal ends the stream; a database that does not answer is no news about the session.
+            if (error instanceof DomainError) revoked();
+            else rt.log('warn', 'could not check a session after pub/sub reconnected', error);
+          });
+        },
+      },
+    ),
   );
 }
 
@@ -121,10 +142,10 @@ export interface StreamGuard {
 }
 
 /** Ends the stream with `check`'s error when an event of `topic` calls for it (the check may load data). */
-export function guard<T>(topic: Topic<T>, check: (payload: T) => Error | null | Promise<Error | null>): StreamGuard {
+export function guard<T>(rt: Runtime, topic: Topic<T>, check: (payload: T) => Error | null | Promise<Error | null>): StreamGuard {
   return {
     listen: (fail) =>
-      pubsub.listen(topic, (payload) => {
+      rt.pubsub.listen(topic, (payload) => {
         void Promise.resolve()
           .then(() => check(payload))
           .then((error) => error && fail(error), fail);
@@ -147,20 +168,19 @@ export interface LiveStreamOptions<T> {
  * error as soon as the viewer loses the right to it — their session revoked
  * (UNAUTHENTICATED) or a guard's condition.
  */
-export async function streamForViewer<T>(
+export async function streamForViewer<T>(rt: Runtime, 
   viewer: Viewer,
   topic: Topic<T>,
   options: LiveStreamOptions<T>,
 ): Promise<AsyncIterableIterator<T>> {
   const stream = new EventStream<T>();
   stream.own(
-    pubsub.listen(topic, (payload) => {
+    rt.pubsub.listen(topic, (payload) => {
       if (options.filter && !options.filter(payload)) return;
-      if (stream.pending >= MAX_PENDING_EVENTS) stream.fail(new SlowSubscriberError());
-      else stream.push(payload);
+      stream.push(payload);
     }),
   );
-  endOnRevocation(stream, viewer);
+  endOnRevocation(rt, stream, viewer);
   for (const g of options.guards ?? []) stream.own(g.listen((error) => stream.fail(error)));
   try {
     await options.authorize();

@@ -1,227 +1,18 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import DataLoader from 'dataloader';
-import { Redis } from 'ioredis';
-import { prisma } from '../db.ts';
-import { pubsub, topics, type PresencePayload } from '../pubsub.ts';
+import type { Redis } from 'ioredis';
+import type { PrismaClient } from '../db.ts';
+import type { Log } from '../log.ts';
+import { topics, type PresencePayload, type PubSub } from '../pubsub.ts';
+import type { Runtime } from '../runtime.ts';
 import { requireWorkspaceMember } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { streamForViewer } from './liveStream.ts';
+import { RedisStore } from './presenceRedisStore.ts';
+import { MemoryStore, type PresenceStatus, type PresenceStore, type Transition } from './presenceStore.ts';
 
-export type PresenceStatus = PresencePayload['status'];
-
-type Log = (level: 'info' | 'warn' | 'error', message: string, error?: unknown) => void;
-
-/** A user's change of status, with the time `lastActiveAt` takes. */
-interface Transition {
-  userId: string;
-  status: PresenceStatus;
-  at: Date;
-}
-
-/**
- * Where it is decided whether a user is online anywhere. This instance tells
- * the store which users it *holds* (has a socket of, or is in their grace
- * period); a user is ONLINE while any live instance holds them.
- */
-interface PresenceStore {
-  /** This instance holds the user. `cameOnline`: no instance held them before; `resync`: this instance had been given up for dead. */
-  hold(userId: string): Promise<{ cameOnline: boolean; resync: boolean }>;
-  /** This instance no longer holds the user; true when no instance does any more. */
-  drop(userId: string): Promise<boolean>;
-  isOnline(userIds: readonly string[]): Promise<boolean[]>;
-  /** How often {@link tick} must run; null when it need not. */
-  readonly tickMs: number | null;
-  /** Proves this instance alive and gives up instances that are not; returns who went offline with them. */
-  tick(): Promise<{ resync: boolean; offline: Transition[] }>;
-  /** Drops everything this instance holds (graceful stop); returns the users now offline. */
-  release(): Promise<string[]>;
-  close(): Promise<void>;
-}
-
-/** One process: its own memory is the whole truth. */
-class MemoryStore implements PresenceStore {
-  private readonly held = new Set<string>();
-  readonly tickMs = null;
-
-  async hold(userId: string) {
-    const cameOnline = !this.held.has(userId);
-    this.held.add(userId);
-    return { cameOnline, resync: false };
-  }
-  async drop(userId: string) {
-    return this.held.delete(userId);
-  }
-  async isOnline(userIds: readonly string[]) {
-    return userIds.map((id) => this.held.has(id));
-  }
-  async tick() {
-    return { resync: false, offline: [] };
-  }
-  async release() {
-    const users = [...this.held];
-    this.held.clear();
-    return users;
-  }
-  async close() {}
-}
-
-/** A Lua script run by its digest, sent in full only when Redis does not know it yet. */
-class LuaScript {
-  private readonly sha: string;
-  constructor(private readonly source: string) {
-    this.sha = crypto.createHash('sha1').update(source).digest('hex');
-  }
-  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return redis.eval(this.source, keys.length, ...keys, ...args);
-    }
-  }
-}
-
-// Keys, all under one hash tag so that the scripts also run on Redis Cluster:
-//   <base>instances   sorted set: instance id -> expiry (ms, Redis's clock)
-//   <base>i:<inst>    set: users the instance holds
-//   <base>u:<user>    set: instances holding the user; the user is online while it exists
-// Times come from Redis (TIME), so instances' clocks need not agree.
-const LUA_COMMON = `
-local base = ARGV[1]
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function drop_instance(inst, offline)
-  redis.call('ZREM', KEYS[1], inst)
-  local ikey = base .. 'i:' .. inst
-  for _, user in ipairs(redis.call('SMEMBERS', ikey)) do
-    local ukey = base .. 'u:' .. user
-    redis.call('SREM', ukey, inst)
-    if redis.call('EXISTS', ukey) == 0 then table.insert(offline, user) end
-  end
-  redis.call('DEL', ikey)
-end
-`;
-
-// ARGV: base, instance, ttl, user → { cameOnline, instanceWasMissing }
-const HOLD = new LuaScript(`${LUA_COMMON}
-local inst, ttl, user = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local missing = redis.call('ZADD', KEYS[1], now_ms() + ttl, inst)
-redis.call('SADD', base .. 'i:' .. inst, user)
-local added = redis.call('SADD', base .. 'u:' .. user, inst)
-local came = (added == 1 and redis.call('SCARD', base .. 'u:' .. user) == 1) and 1 or 0
-return { came, missing }
-`);
-
-// ARGV: base, instance, user → 1 when nobody holds the user any more
-const DROP = new LuaScript(`${LUA_COMMON}
-local inst, user = ARGV[2], ARGV[3]
-redis.call('SREM', base .. 'i:' .. inst, user)
-local removed = redis.call('SREM', base .. 'u:' .. user, inst)
-if removed == 1 and redis.call('EXISTS', base .. 'u:' .. user) == 0 then return 1 end
-return 0
-`);
-
-// ARGV: base, instance, ttl, limit → { instanceWasMissing, user1, expiry1, user2, expiry2, ... }
-// Each expired instance is dropped by exactly one sweeper: the script is atomic.
-const TICK = new LuaScript(`${LUA_COMMON}
-local inst, ttl, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local now = now_ms()
-local result = { redis.call('ZADD', KEYS[1], now + ttl, inst) }
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'WITHSCORES', 'LIMIT', 0, limit)
-for i = 1, #dead, 2 do
-  local offline = {}
-  drop_instance(dead[i], offline)
-  for _, user in ipairs(offline) do
-    table.insert(result, user)
-    table.insert(result, dead[i + 1])
-  end
-end
-return result
-`);
-
-// ARGV: base, instance → users now offline
-const RELEASE = new LuaScript(`${LUA_COMMON}
-local offline = {}
-drop_instance(ARGV[2], offline)
-return offline
-`);
-
-/** Instances dropped per tick at most; more wait for the next tick. */
-const SWEEP_LIMIT = 20;
-
-/**
- * Many instances: each proves itself alive by renewing its expiry in a
- * sorted set; every instance sweeps expired ones, so the users of an
- * instance that died (even by SIGKILL) go offline on time.
- */
-class RedisStore implements PresenceStore {
-  private readonly redis: Redis;
-  private readonly base: string;
-  private readonly instances: string;
-  readonly tickMs: number;
-  /** How long an instance counts as alive after its last tick. */
-  private readonly ttlMs: number;
-
-  constructor(url: string, prefix: string, private readonly instanceId: string, graceMs: number) {
-    this.redis = new Redis(url, { maxRetriesPerRequest: 3 });
-    // ioredis reconnects by itself; failed calls are reported where they are made.
-    this.redis.on('error', () => {});
-    this.base = `${prefix}{presence}:`;
-    this.instances = `${this.base}instances`;
-    // A dead instance's users go offline within the grace period: it expires
-    // one tick before, and the next tick of any other instance sweeps it.
-    this.tickMs = Math.max(25, Math.floor(graceMs / 4));
-    this.ttlMs = graceMs - this.tickMs;
-  }
-
-  async hold(userId: string) {
-    const [came, missing] = (await HOLD.run(this.redis, [this.instances], [this.base, this.instanceId, this.ttlMs, userId])) as [
-      number,
-      number,
-    ];
-    return { cameOnline: came === 1, resync: missing === 1 };
-  }
-
-  async drop(userId: string) {
-    return (await DROP.run(this.redis, [this.instances], [this.base, this.instanceId, userId])) === 1;
-  }
-
-  async isOnline(userIds: readonly string[]) {
-    if (userIds.length === 0) return [];
-    const results = await this.redis.pipeline(userIds.map((id) => ['exists', `${this.base}u:${id}`])).exec();
-    return (results ?? []).map(([error, count]) => {
-      if (error) throw error;
-      return count === 1;
-    });
-  }
-
-  async tick() {
-    const [missing, ...dead] = (await TICK.run(this.redis, [this.instances], [
-      this.base,
-      this.instanceId,
-      this.ttlMs,
-      SWEEP_LIMIT,
-    ])) as [number, ...string[]];
-    const offline: Transition[] = [];
-    for (let i = 0; i + 1 < dead.length; i += 2) {
-      // Last seen at the dead instance's last tick.
-      const at = new Date(Math.min(Date.now(), Number(dead[i + 1]) - this.ttlMs));
-      offline.push({ userId: dead[i]!, status: 'OFFLINE', at });
-    }
-    return { resync: missing === 1, offline };
-  }
-
-  async release() {
-    return (await RELEASE.run(this.redis, [this.instances], [this.base, this.instanceId])) as string[];
-  }
-
-  async close() {
-    await this.redis.quit().catch(() => this.redis.disconnect());
-  }
-}
+export type { PresenceStatus } from './presenceStore.ts';
 
 interface LocalUser {
   /** Open authenticated sockets of the user on this instance. */
@@ -238,11 +29,14 @@ interface LocalUser {
 }
 
 export interface PresenceOptions {
-  /** Redis shares presence between instances; unset keeps it in memory (one process). */
-  redisUrl?: string;
+  /** The app's Redis command connection shares presence between instances; null keeps it in memory (one process). */
+  redis: Redis | null;
   redisKeyPrefix: string;
   graceMs: number;
   log: Log;
+  /** Where transitions are stored (`lastActiveAt`) and announced. */
+  prisma: PrismaClient;
+  pubsub: PubSub;
 }
 
 /**
@@ -263,11 +57,25 @@ export class PresenceTracker {
   private flushScheduled = false;
   private announcing: Promise<void> = Promise.resolve();
 
+  private readonly log: Log;
+
   constructor(
     private readonly store: PresenceStore,
-    private readonly graceMs: number,
-    private readonly log: Log,
-  ) {}
+    private readonly options: PresenceOptions,
+  ) {
+    this.log = options.log;
+  }
+
+  // One lookup for all the users a query (or a burst of subscription events) asks about.
+  private readonly statusLoader = new DataLoader<string, PresenceStatus>(
+    async (userIds) => (await this.store.isOnline(userIds)).map((on) => (on ? 'ONLINE' : 'OFFLINE')),
+    { cache: false, batchScheduleFn: (callback) => setImmediate(callback) },
+  );
+
+  /** Whether the user is ONLINE (on any instance) or OFFLINE; batched with concurrent calls. */
+  status(userId: string): Promise<PresenceStatus> {
+    return this.statusLoader.load(userId);
+  }
 
   /** Registers this instance with the store and starts its heartbeat, if the store needs one. */
   async start(): Promise<void> {
@@ -312,7 +120,7 @@ export class PresenceTracker {
     user.graceTimer = setTimeout(() => {
       user.graceTimer = null;
       this.sync(userId);
-    }, this.graceMs);
+    }, this.options.graceMs);
     user.graceTimer.unref();
   }
 
@@ -420,7 +228,7 @@ export class PresenceTracker {
       this.flushScheduled = false;
       const batch = this.pending.splice(0);
       try {
-        await publishTransitions(batch);
+        await publishTransitions(this.options, batch);
       } catch (error) {
         this.log('error', `presence: announcing ${batch.length} change(s) failed`, error);
       }
@@ -454,12 +262,14 @@ export class PresenceTracker {
     }
     await this.announcing;
     await this.store.close();
-    if (tracker === this) tracker = null;
   }
 }
 
 /** Stores `lastActiveAt` (never moving it backwards), then publishes each change to the user's workspaces. */
-async function publishTransitions(transitions: Transition[]): Promise<void> {
+async function publishTransitions(
+  { prisma, pubsub }: Pick<PresenceOptions, 'prisma' | 'pubsub'>,
+  transitions: Transition[],
+): Promise<void> {
   const latest = new Map<string, Date>();
   for (const { userId, at } of transitions) {
     const seen = latest.get(userId);
@@ -490,49 +300,31 @@ async function publishTransitions(transitions: Transition[]): Promise<void> {
   );
 }
 
-/** The tracker of this process, set by {@link startPresence}. */
-let tracker: PresenceTracker | null = null;
-
 /**
- * Starts presence for this instance: in Redis when `redisUrl` is set (so
+ * Starts presence for this instance: in Redis when there is one (so
  * every instance agrees), in memory otherwise.
  */
 export async function startPresence(options: PresenceOptions): Promise<PresenceTracker> {
   const instanceId = `${os.hostname()}-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-  const store = options.redisUrl
-    ? new RedisStore(options.redisUrl, options.redisKeyPrefix, instanceId, options.graceMs)
+  const store = options.redis
+    ? new RedisStore(options.redis, options.redisKeyPrefix, instanceId, options.graceMs)
     : new MemoryStore();
-  const started = new PresenceTracker(store, options.graceMs, options.log);
+  const started = new PresenceTracker(store, options);
   try {
     await started.start();
   } catch (error) {
     await store.close();
     throw error;
   }
-  tracker = started;
   return started;
-}
-
-// One lookup for all the users a query (or a burst of subscription events) asks about.
-const statusLoader = new DataLoader<string, PresenceStatus>(
-  async (userIds) => {
-    const online = tracker ? await tracker.isOnline(userIds) : userIds.map(() => false);
-    return online.map((on) => (on ? 'ONLINE' : 'OFFLINE'));
-  },
-  { cache: false, batchScheduleFn: (callback) => setImmediate(callback) },
-);
-
-/** Whether the user is ONLINE (on any instance) or OFFLINE; batched with concurrent calls. */
-export function presenceStatus(userId: string): Promise<PresenceStatus> {
-  return statusLoader.load(userId);
 }
 
 /**
  * The workspace's presence changes, for its members only (NOT_FOUND
  * otherwise). Ends when the viewer's session is revoked.
  */
-export function streamPresence(viewer: Viewer, workspaceId: string): Promise<AsyncIterableIterator<PresencePayload>> {
-  return streamForViewer(viewer, topics.presence(workspaceId), {
-    authorize: () => requireWorkspaceMember(viewer, workspaceId),
+export function streamPresence(rt: Runtime, viewer: Viewer, workspaceId: string): Promise<AsyncIterableIterator<PresencePayload>> {
+  return streamForViewer(rt, viewer, topics.presence(workspaceId), {
+    authorize: () => requireWorkspaceMember(rt, viewer, workspaceId),
   });
 }

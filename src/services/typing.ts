@@ -1,9 +1,11 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { forbidden } from '../errors.ts';
-import { pubsub, topics, type TypingPayload } from '../pubsub.ts';
+import type { Log } from '../log.ts';
+import { topics, type TypingPayload } from '../pubsub.ts';
 import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { guard, streamForViewer } from './liveStream.ts';
+import type { Runtime } from '../runtime.ts';
 
 /** A user's typing in a channel is published at most once per this window; more calls are absorbed. */
 export const TYPING_THROTTLE_MS = 3_000;
@@ -36,10 +38,9 @@ class LocalWindows {
 }
 
 /** Decides whether a user's typing in a channel is published now or absorbed. */
-interface TypingThrottle {
+export interface TypingThrottle {
   /** Opens the user's window for the channel; false when one was already open. */
   take(userId: string, channelId: string): Promise<boolean>;
-  close(): Promise<void>;
 }
 
 class MemoryThrottle implements TypingThrottle {
@@ -51,47 +52,46 @@ class MemoryThrottle implements TypingThrottle {
     this.windows.open(key, now);
     return true;
   }
-  async close() {}
 }
 
-/** Shared by all instances, so a user typing on two devices is still throttled as one. */
+/**
+ * Shared by all instances, so a user typing on two devices is still throttled
+ * as one. While Redis fails, each instance throttles on its own.
+ */
 class RedisThrottle implements TypingThrottle {
-  private readonly redis: Redis;
   // Windows this instance opened: repeated calls here need no round trip.
   private readonly windows = new LocalWindows();
+  private failing = false;
 
-  constructor(url: string, private readonly prefix: string) {
-    this.redis = new Redis(url, { maxRetriesPerRequest: 3 });
-    this.redis.on('error', () => {});
-  }
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly log: Log,
+  ) {}
 
   async take(userId: string, channelId: string) {
     const key = `${userId}:${channelId}`;
     const now = Date.now();
     if (this.windows.isOpen(key, now)) return false;
-    const opened = await this.redis.set(`${this.prefix}typing:${key}`, '1', 'PX', TYPING_THROTTLE_MS, 'NX');
+    let opened: string | null;
+    try {
+      opened = await this.redis.set(`${this.prefix}typing:${key}`, '1', 'PX', TYPING_THROTTLE_MS, 'NX');
+      if (this.failing) this.log('info', 'typing: the shared throttle answers again');
+      this.failing = false;
+    } catch (error) {
+      if (!this.failing) this.log('warn', 'typing: the shared throttle is unreachable; throttling per instance', error);
+      this.failing = true;
+      opened = 'OK';
+    }
     if (opened !== 'OK') return false;
     this.windows.open(key, now);
     return true;
   }
-
-  async close() {
-    await this.redis.quit().catch(() => this.redis.disconnect());
-  }
 }
 
-let throttle: TypingThrottle = new MemoryThrottle();
-
-/** Sets up typing for this instance: its throttle lives in Redis when `redisUrl` is set. */
-export function startTyping(options: { redisUrl?: string; redisKeyPrefix: string }): { stop(): Promise<void> } {
-  const started = options.redisUrl ? new RedisThrottle(options.redisUrl, options.redisKeyPrefix) : new MemoryThrottle();
-  throttle = started;
-  return {
-    stop: async () => {
-      if (throttle === started) throttle = new MemoryThrottle();
-      await started.close();
-    },
-  };
+/** The typing throttle of one app: in Redis when there is one (shared by every instance), else in memory. */
+export function createTypingThrottle(redis: Redis | null, prefix: string, log: Log): TypingThrottle {
+  return redis ? new RedisThrottle(redis, prefix, log) : new MemoryThrottle();
 }
 
 /**
@@ -99,13 +99,19 @@ export function startTyping(options: { redisUrl?: string; redisKeyPrefix: string
  * members only: NOT_FOUND for a channel the viewer cannot read, FORBIDDEN for
  * a public one they have not joined. Throttled per user and channel (calls
  * within {@link TYPING_THROTTLE_MS} succeed without publishing again); never stored.
+ * Succeeds while Redis is unreachable (within its command timeout); the event is then lost.
  */
-export async function setTyping(viewer: Viewer, channelId: string): Promise<boolean> {
-  const { isMember } = await requireReadableChannel(viewer, channelId);
+export async function setTyping(rt: Runtime, viewer: Viewer, channelId: string): Promise<boolean> {
+  const { isMember } = await requireReadableChannel(rt, viewer, channelId);
   if (!isMember) throw forbidden('Join the channel before typing in it.');
-  if (!(await throttle.take(viewer.userId, channelId))) return true;
+  if (!(await rt.typing.take(viewer.userId, channelId))) return true;
   const expiresAt = new Date(Date.now() + TYPING_EXPIRES_MS).toISOString();
-  await pubsub.publish(topics.typing(channelId), { channelId, userId: viewer.userId, expiresAt });
+  try {
+    await rt.pubsub.publish(topics.typing(channelId), { channelId, userId: viewer.userId, expiresAt });
+  } catch (error) {
+    // Typing is a hint that expires in seconds: the call succeeds, the hint is lost.
+    rt.log('warn', `typing: publish to channel ${channelId} failed`, error);
+  }
   return true;
 }
 
@@ -114,21 +120,21 @@ export async function setTyping(viewer: Viewer, channelId: string): Promise<bool
  * the viewer's own typing is left out. Ends when the viewer can no longer
  * read the channel or their session is revoked.
  */
-export function streamTyping(viewer: Viewer, channelId: string): Promise<AsyncIterableIterator<TypingPayload>> {
+export function streamTyping(rt: Runtime, viewer: Viewer, channelId: string): Promise<AsyncIterableIterator<TypingPayload>> {
   const stillReadable = () =>
-    requireReadableChannel(viewer, channelId).then(
+    requireReadableChannel(rt, viewer, channelId).then(
       () => null,
       () => forbidden('You can no longer read this channel; its typing events no longer reach you.'),
     );
-  return streamForViewer(viewer, topics.typing(channelId), {
+  return streamForViewer(rt, viewer, topics.typing(channelId), {
     // An event that expired on its way (a slow subscriber) is no longer true.
     filter: (event) => event.userId !== viewer.userId && Date.parse(event.expiresAt) > Date.now(),
-    authorize: () => requireReadableChannel(viewer, channelId),
+    authorize: () => requireReadableChannel(rt, viewer, channelId),
     guards: [
-      guard(topics.channel(channelId), (event) =>
+      guard(rt, topics.channel(channelId), (event) =>
         event.type === 'MEMBER_LEFT' && event.userId === viewer.userId ? stillReadable() : null,
       ),
-      guard(topics.user(viewer.userId), (event) =>
+      guard(rt, topics.user(viewer.userId), (event) =>
         event.type === 'CHANNEL_REMOVED' && event.channelId === channelId ? stillReadable() : null,
       ),
     ],

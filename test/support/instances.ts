@@ -11,6 +11,8 @@ export interface Instance {
   wsUrl: string;
   /** Resolves with the exit code (null when killed by a signal). */
   exited: Promise<number | null>;
+  /** Everything it has written to stdout and stderr so far. */
+  readonly output: string;
 }
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -41,13 +43,24 @@ export function startInstance(name: string, env: Record<string, string> = {}): P
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     let output = '';
+    let listening = false;
     const timer = setTimeout(() => reject(new Error(`${name} did not start: ${output}`)), 30_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/\S+\/graphql)/.exec(output);
+      const match = listening ? null : /listening on (http:\/\/\S+\/graphql)/.exec(output);
       if (match) {
+        listening = true;
         clearTimeout(timer);
-        const instance = { name, child, url: match[1]!, wsUrl: match[1]!.replace(/^http/, 'ws'), exited };
+        const instance = {
+          name,
+          child,
+          url: match[1]!,
+          wsUrl: match[1]!.replace(/^http/, 'ws'),
+          exited,
+          get output() {
+            return output;
+          },
+        };
         started.add(instance);
         resolve(instance);
       }

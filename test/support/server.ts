@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll } from 'vitest';
-import { buildApp, type App } from '../../src/app.ts';
+import { createParley, type App } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { topics } from '../../src/pubsub.ts';
 import { decodeId } from '../../src/schema/ids.ts';
@@ -38,8 +38,9 @@ export function testDatabaseUrl(): string | undefined {
 }
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
+  const defaults = loadConfig({});
   return {
-    ...loadConfig({}),
+    ...defaults,
     port: 0,
     host: '127.0.0.1',
     databaseUrl: testDatabaseUrl(),
@@ -49,6 +50,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     logLevel: 'error',
     // Presence state in Redis belongs to this file's database only.
     redisKeyPrefix: `parley-test-${fileId}:`,
+    // Suites sign up and post far faster than people do; the limits have tests of their own.
+    rateLimits: { ...defaults.rateLimits, enabled: false },
     ...overrides,
   };
 }
@@ -66,7 +69,7 @@ const running = new Set<TestServer>();
 /** Starts a real Parley server on a random port; stopped after the file if not before. */
 export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
   const config = testConfig(overrides);
-  const app = buildApp(config);
+  const app = createParley(config);
   await app.start();
   const server: TestServer = {
     app,
@@ -115,8 +118,8 @@ export function waitForSubscribers(server: TestServer, channelId: string, count 
  * server and its pub/sub transport delivers the topic.
  */
 export async function waitForTopic(server: TestServer, topic: string, count = 1): Promise<void> {
-  await until(() => server.app.pubsub.listenerCount(topic) >= count, `${count} listener(s) of ${topic}`);
-  const probe = server.app.pubsub.listen(topic, () => {});
+  await until(() => server.app.runtime.pubsub.listenerCount(topic) >= count, `${count} listener(s) of ${topic}`);
+  const probe = server.app.runtime.pubsub.listen(topic, () => {});
   await probe.ready;
   await probe.close();
 }

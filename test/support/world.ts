@@ -7,6 +7,9 @@ import {
   SendMessageDocument,
   SignUpDocument,
 } from '../../client/generated/graphql.ts';
+import { decodeId } from '../../src/schema/ids.ts';
+import { authenticate } from '../../src/services/auth.ts';
+import { sendMessage } from '../../src/services/message.ts';
 import { ok } from './client.ts';
 import { startServer, type TestServer } from './server.ts';
 
@@ -98,4 +101,15 @@ export async function sendText(
 ) {
   const { sendMessage } = await ok(server, SendMessageDocument, { input: { channelId, text, ...extra } }, token);
   return sendMessage;
+}
+
+/**
+ * Posts `texts` in order as `user`, through the service rather than HTTP:
+ * long histories are seeded in seconds even on a loaded machine.
+ */
+export async function seedMessages(server: TestServer, user: TestUser, channelId: string, texts: string[]): Promise<void> {
+  const rt = server.app.runtime;
+  const viewer = await authenticate(rt, `Bearer ${user.token}`);
+  const channel = decodeId(channelId).id;
+  for (const text of texts) await sendMessage(rt, viewer, { channelId: channel, text });
 }

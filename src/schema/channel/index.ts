@@ -1,5 +1,7 @@
 import { builder } from '../../builder.ts';
-import { prisma } from '../../db.ts';
+import type { Context } from '../../context.ts';
+import { messagePage } from '../message/history.ts';
+import { MessageRef } from '../message/index.ts';
 import {
   addChannelMembers,
   createChannel,
@@ -22,6 +24,22 @@ const ChannelKindRef = builder.enumType('ChannelKind', {
 
 const NotifyLevelRef = builder.enumType('NotifyLevel', { values: ['ALL', 'MENTIONS', 'NONE'] as const });
 
+/**
+ * Members' read positions (null for a non-member), one query for all the
+ * channels and people a request asks about, or, in a subscription, for every
+ * subscriber of one event (the batch is the event's).
+ */
+const readPositions = (ctx: Context) =>
+  ctx.batch.loader<string, number | null>('readPositions', async (keys) => {
+    const pairs = keys.map((key) => key.split(':') as [string, string]);
+    const rows = await ctx.rt.prisma.membership.findMany({
+      where: { channelId: { in: [...new Set(pairs.map(([c]) => c))] }, userId: { in: [...new Set(pairs.map(([, u]) => u))] } },
+      select: { channelId: true, userId: true, lastReadNumber: true },
+    });
+    const found = new Map(rows.map((row) => [`${row.channelId}:${row.userId}`, row.lastReadNumber]));
+    return keys.map((key) => found.get(key) ?? null);
+  });
+
 /** Unread top-level messages, O(1): the channel's counter minus the member's read position. */
 const unread = (messageCount: number, lastReadNumber: number) => Math.max(0, messageCount - lastReadNumber);
 
@@ -39,8 +57,8 @@ export const MembershipRef = builder.prismaObject('Membership', {
     mentionCount: t.int({
       description: 'Unread top-level messages that @-mention this member.',
       select: { lastReadNumber: true, userId: true, channelId: true },
-      resolve: (m) =>
-        prisma.mention.count({
+      resolve: (m, _args, ctx) =>
+        ctx.rt.prisma.mention.count({
           where: { userId: m.userId, channelId: m.channelId, number: { gt: m.lastReadNumber } },
         }),
     }),
@@ -59,21 +77,19 @@ export const ChannelRef = builder.prismaNode('Channel', {
       cursor: 'channelId_userId',
       query: { orderBy: { userId: 'asc' } },
     }),
-    messages: t.relatedConnection('messages', {
+    messages: t.connection({
+      type: MessageRef,
       description:
         'Top-level messages (thread replies are under Message.replies), oldest first within a page. `last: N` is the newest N; `before` scrolls back.',
-      cursor: 'channelId_seq',
-      query: { where: { threadRootId: null }, orderBy: { seq: 'asc' } },
+      resolve: (channel, args, ctx) => messagePage(ctx, { channelId: channel.id, threadRootId: null }, args),
     }),
     unreadCount: t.int({
       description: "Top-level messages after the caller's read position; 0 when not a member.",
-      select: (_args, ctx) => ({
-        messageCount: true,
-        memberships: { where: { userId: ctx.viewer?.userId ?? '' }, select: { lastReadNumber: true } },
-      }),
-      resolve: (channel) => {
-        const membership = channel.memberships[0];
-        return membership ? unread(channel.messageCount, membership.lastReadNumber) : 0;
+      resolve: async (channel, _args, ctx) => {
+        const viewer = ctx.viewer;
+        if (!viewer) return 0;
+        const lastRead = await readPositions(ctx).load(`${channel.id}:${viewer.userId}`);
+        return lastRead === null ? 0 : unread(channel.messageCount, lastRead);
       },
     }),
     myMembership: t.field({
@@ -122,8 +138,8 @@ builder.queryField('channel', (t) =>
     description: 'NOT_FOUND unless the caller may read the channel.',
     args: { id: t.arg.id({ required: true }) },
     resolve: async (query, _root, { id }, ctx) => {
-      const channel = await getChannel(ctx.viewer, parseId('Channel', id));
-      return prisma.channel.findUniqueOrThrow({ ...query, where: { id: channel.id } });
+      const channel = await getChannel(ctx.rt, ctx.viewer, parseId('Channel', id));
+      return ctx.rt.prisma.channel.findUniqueOrThrow({ ...query, where: { id: channel.id } });
     },
   }),
 );
@@ -133,7 +149,7 @@ builder.mutationFields((t) => ({
     type: ChannelRef,
     args: { input: t.arg({ type: CreateChannelInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      createChannel(ctx.viewer, {
+      createChannel(ctx.rt, ctx.viewer, {
         ...input,
         workspaceId: parseId('Workspace', input.workspaceId),
         memberIds: input.memberIds ? parseIds('User', input.memberIds) : null,
@@ -144,7 +160,7 @@ builder.mutationFields((t) => ({
     description: 'The same set of people again returns the same channel.',
     args: { input: t.arg({ type: OpenDirectMessageInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      openDirectMessage(ctx.viewer, {
+      openDirectMessage(ctx.rt, ctx.viewer, {
         workspaceId: parseId('Workspace', input.workspaceId),
         userIds: parseIds('User', input.userIds),
       }),
@@ -153,30 +169,30 @@ builder.mutationFields((t) => ({
     type: ChannelRef,
     description: 'Public channels only; joining twice is a no-op.',
     args: { channelId: t.arg.id({ required: true }) },
-    resolve: (_root, { channelId }, ctx) => joinChannel(ctx.viewer, parseId('Channel', channelId)),
+    resolve: (_root, { channelId }, ctx) => joinChannel(ctx.rt, ctx.viewer, parseId('Channel', channelId)),
   }),
   leaveChannel: t.withAuth({ loggedIn: true }).boolean({
     description: 'False when the caller was not a member.',
     args: { channelId: t.arg.id({ required: true }) },
-    resolve: (_root, { channelId }, ctx) => leaveChannel(ctx.viewer, parseId('Channel', channelId)),
+    resolve: (_root, { channelId }, ctx) => leaveChannel(ctx.rt, ctx.viewer, parseId('Channel', channelId)),
   }),
   addChannelMembers: t.withAuth({ loggedIn: true }).field({
     type: ChannelRef,
     args: { channelId: t.arg.id({ required: true }), userIds: t.arg.idList({ required: true }) },
     resolve: (_root, { channelId, userIds }, ctx) =>
-      addChannelMembers(ctx.viewer, parseId('Channel', channelId), parseIds('User', userIds)),
+      addChannelMembers(ctx.rt, ctx.viewer, parseId('Channel', channelId), parseIds('User', userIds)),
   }),
   markRead: t.withAuth({ loggedIn: true }).field({
     type: MembershipRef,
     description: 'Moves your read position forward to this message (never back) and emits READ.',
     args: { channelId: t.arg.id({ required: true }), messageId: t.arg.id({ required: true }) },
     resolve: (_root, { channelId, messageId }, ctx) =>
-      markRead(ctx.viewer, parseId('Channel', channelId), parseId('Message', messageId)),
+      markRead(ctx.rt, ctx.viewer, parseId('Channel', channelId), parseId('Message', messageId)),
   }),
   updateMembership: t.withAuth({ loggedIn: true }).field({
     type: MembershipRef,
     args: { input: t.arg({ type: UpdateMembershipInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      updateMembership(ctx.viewer, { ...input, channelId: parseId('Channel', input.channelId) }),
+      updateMembership(ctx.rt, ctx.viewer, { ...input, channelId: parseId('Channel', input.channelId) }),
   }),
 }));

@@ -1,9 +1,9 @@
 import { builder } from '../../builder.ts';
-import { prisma } from '../../db.ts';
 import type { ChannelEventPayload } from '../../pubsub.ts';
-import { eventCursor, parseEventCursor, streamChannelEvents } from '../../services/channelEvent.ts';
+import { streamChannelEvents } from '../../services/channelStream.ts';
+import { eventCursor, parseEventCursor } from './cursor.ts';
 import { ChannelRef } from '../channel/index.ts';
-import { loadOncePerEvent } from '../fanout.ts';
+import { loadOncePerEvent } from '../../services/eventRows.ts';
 import { parseId } from '../ids.ts';
 import { MessageRef } from '../message/index.ts';
 import { UserRef } from '../user/index.ts';
@@ -35,22 +35,22 @@ const ChannelEventRef = builder.objectRef<ChannelEventPayload>('ChannelEvent').i
     // Loaded once per event on this instance, whatever the number of subscribers.
     channel: t.field({
       type: ChannelRef,
-      resolve: (event) =>
-        loadOncePerEvent(event, 'channel', () => prisma.channel.findUniqueOrThrow({ where: { id: event.channelId } })),
+      resolve: (event, _args, ctx) =>
+        loadOncePerEvent(event, 'channel', () => ctx.rt.prisma.channel.findUniqueOrThrow({ where: { id: event.channelId } })),
     }),
     message: t.field({
       type: MessageRef,
       nullable: true,
-      resolve: (event) =>
+      resolve: (event, _args, ctx) =>
         event.messageId
-          ? loadOncePerEvent(event, 'message', () => prisma.message.findUnique({ where: { id: event.messageId! } }))
+          ? loadOncePerEvent(event, 'message', () => ctx.rt.prisma.message.findUnique({ where: { id: event.messageId! } }))
           : null,
     }),
     user: t.field({
       type: UserRef,
       nullable: true,
-      resolve: (event) =>
-        event.userId ? loadOncePerEvent(event, 'user', () => prisma.user.findUnique({ where: { id: event.userId! } })) : null,
+      resolve: (event, _args, ctx) =>
+        event.userId ? loadOncePerEvent(event, 'user', () => ctx.rt.prisma.user.findUnique({ where: { id: event.userId! } })) : null,
     }),
     emoji: t.string({
       nullable: true,
@@ -68,7 +68,7 @@ builder.subscriptionField('channelEvents', (t) =>
     args: { channelId: t.arg.id({ required: true }), after: t.arg.string() },
     subscribe: (_root, { channelId, after }, ctx) => {
       const id = parseId('Channel', channelId);
-      return streamChannelEvents(ctx.viewer, id, { afterSeq: after == null ? null : parseEventCursor(after, id) });
+      return streamChannelEvents(ctx.rt, ctx.viewer, id, { afterSeq: after == null ? null : parseEventCursor(after, id) });
     },
     resolve: (event: ChannelEventPayload) => event,
   }),

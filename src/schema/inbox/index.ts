@@ -1,5 +1,4 @@
 import { builder } from '../../builder.ts';
-import { prisma } from '../../db.ts';
 import { streamInbox, type InboxEntry } from '../../services/inbox.ts';
 import { ChannelRef } from '../channel/index.ts';
 import { MessageRef } from '../message/index.ts';
@@ -25,13 +24,13 @@ const InboxEventRef = builder.objectRef<InboxEntry>('InboxEvent').implement({
     type: t.field({ type: InboxEventTypeRef, resolve: (entry) => entry.type }),
     channel: t.field({
       type: ChannelRef,
-      resolve: (entry) => prisma.channel.findUniqueOrThrow({ where: { id: entry.channelId } }),
+      resolve: (entry, _args, ctx) => ctx.rt.prisma.channel.findUniqueOrThrow({ where: { id: entry.channelId } }),
     }),
     thread: t.field({
       type: MessageRef,
       nullable: true,
       description: 'The thread’s root message when the counts are those of a thread.',
-      resolve: (entry) => (entry.threadRootId ? prisma.message.findUnique({ where: { id: entry.threadRootId } }) : null),
+      resolve: (entry, _args, ctx) => (entry.threadRootId ? ctx.rt.prisma.message.findUnique({ where: { id: entry.threadRootId } }) : null),
     }),
     unreadCount: t.exposeInt('unreadCount', {
       description: 'Messages after your read position: top-level ones for a channel, replies for a thread.',
@@ -45,7 +44,7 @@ builder.subscriptionField('inbox', (t) =>
     type: InboxEventRef,
     description:
       'Everything a sidebar needs, in one stream: the starting counts of every channel you are in, then unread and mention counts as they change, and channels you are added to or leave. No polling.',
-    subscribe: (_root, _args, ctx) => streamInbox(ctx.viewer),
+    subscribe: (_root, _args, ctx) => streamInbox(ctx.rt, ctx.viewer),
     resolve: (entry: InboxEntry) => entry,
   }),
 );

@@ -1,5 +1,6 @@
 import { builder } from '../../builder.ts';
-import { prisma } from '../../db.ts';
+import type { Context } from '../../context.ts';
+import { messagePage } from './history.ts';
 import {
   addReaction,
   deleteMessage,
@@ -11,6 +12,22 @@ import {
 } from '../../services/message.ts';
 import type { ChannelEventPayload } from '../../pubsub.ts';
 import { parseId } from '../ids.ts';
+
+/**
+ * Reactions of messages, oldest first: one query for a page of messages, or,
+ * in a subscription, for every subscriber of one event.
+ */
+const reactionsOf = (ctx: Context) =>
+  ctx.batch.loader<string, { emoji: string; userId: string }[]>('reactions', async (messageIds) => {
+    const rows = await ctx.rt.prisma.reaction.findMany({
+      where: { messageId: { in: [...messageIds] } },
+      select: { messageId: true, emoji: true, userId: true },
+      orderBy: { createdAt: 'asc' },
+    });
+    const byMessage = new Map<string, { emoji: string; userId: string }[]>();
+    for (const row of rows) byMessage.set(row.messageId, [...(byMessage.get(row.messageId) ?? []), row]);
+    return messageIds.map((id) => byMessage.get(id) ?? []);
+  });
 
 interface ReactionGroup {
   emoji: string;
@@ -33,7 +50,6 @@ export const MessageRef = builder.prismaNode('Message', {
     author: t.relation('author'),
     text: t.string({
       description: 'Empty once the message is deleted.',
-      select: { text: true, deletedAt: true },
       resolve: (message) => (message.deletedAt ? '' : message.text),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
@@ -44,21 +60,16 @@ export const MessageRef = builder.prismaNode('Message', {
       description: "The sender's idempotency key: a retry with the same key returns this message.",
     }),
     threadRoot: t.relation('threadRoot', { nullable: true }),
-    replies: t.relatedConnection('replies', {
-      description: 'Thread replies, oldest first within a page.',
-      cursor: 'channelId_seq',
-      query: { orderBy: { seq: 'asc' } },
-    }),
     replyCount: t.exposeInt('replyCount'),
     reactions: t.field({
       type: [ReactionGroupRef],
       description: 'Reactions grouped by emoji, in the order each emoji was first used.',
-      select: { reactions: { select: { emoji: true, userId: true }, orderBy: { createdAt: 'asc' } } },
-      resolve: (message, _args, ctx) => {
+      resolve: async (message, _args, ctx) => {
         const groups = new Map<string, ReactionGroup>();
-        for (const { emoji, userId } of message.reactions) {
+        for (const { emoji, userId } of await reactionsOf(ctx).load(message.id)) {
           const group = groups.get(emoji) ?? { emoji, count: 0, reactedByMe: false };
           group.count += 1;
+          // Read only when there are reactions: an event with none is the same for every viewer.
           group.reactedByMe ||= userId === ctx.viewer?.userId;
           groups.set(emoji, group);
         }
@@ -67,6 +78,14 @@ export const MessageRef = builder.prismaNode('Message', {
     }),
   }),
 });
+
+builder.prismaObjectField(MessageRef, 'replies', (t) =>
+  t.connection({
+    type: MessageRef,
+    description: 'Thread replies, oldest first within a page.',
+    resolve: (message, args, ctx) => messagePage(ctx, { channelId: message.channelId, threadRootId: message.id }, args),
+  }),
+);
 
 const SendMessageInput = builder.inputType('SendMessageInput', {
   fields: (t) => ({
@@ -86,8 +105,8 @@ builder.queryField('message', (t) =>
     description: 'NOT_FOUND unless the caller may read its channel.',
     args: { id: t.arg.id({ required: true }) },
     resolve: async (query, _root, { id }, ctx) => {
-      const message = await getMessage(ctx.viewer, parseId('Message', id));
-      return prisma.message.findUniqueOrThrow({ ...query, where: { id: message.id } });
+      const message = await getMessage(ctx.rt, ctx.viewer, parseId('Message', id));
+      return ctx.rt.prisma.message.findUniqueOrThrow({ ...query, where: { id: message.id } });
     },
   }),
 );
@@ -96,12 +115,14 @@ builder.mutationField('sendMessage', (t) =>
   t.withAuth({ loggedIn: true }).field({
     type: MessageRef,
     args: { input: t.arg({ type: SendMessageInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      sendMessage(ctx.viewer, {
+    resolve: async (_root, { input }, ctx) => {
+      await ctx.rt.limits.consume('sendMessage', ctx.viewer.userId);
+      return sendMessage(ctx.rt, ctx.viewer, {
         ...input,
         channelId: parseId('Channel', input.channelId),
         threadRootId: input.threadRootId ? parseId('Message', input.threadRootId) : null,
-      }),
+      });
+    },
   }),
 );
 
@@ -118,24 +139,24 @@ builder.mutationFields((t) => ({
     description: 'The author only; sets editedAt and emits MESSAGE_EDITED.',
     args: { input: t.arg({ type: EditMessageInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      editMessage(ctx.viewer, { ...input, messageId: parseId('Message', input.messageId) }),
+      editMessage(ctx.rt, ctx.viewer, { ...input, messageId: parseId('Message', input.messageId) }),
   }),
   deleteMessage: t.withAuth({ loggedIn: true }).field({
     type: MessageRef,
     description: 'The author or a workspace owner/admin. Soft delete: text becomes "", deletedAt is set, replies stay.',
     args: { messageId: t.arg.id({ required: true }) },
-    resolve: (_root, { messageId }, ctx) => deleteMessage(ctx.viewer, parseId('Message', messageId)),
+    resolve: (_root, { messageId }, ctx) => deleteMessage(ctx.rt, ctx.viewer, parseId('Message', messageId)),
   }),
   addReaction: t.withAuth({ loggedIn: true }).field({
     type: MessageRef,
     description: 'A single emoji or a :shortcode:. Reacting twice is a no-op.',
     args: { messageId: t.arg.id({ required: true }), emoji: t.arg.string({ required: true }) },
-    resolve: (_root, { messageId, emoji }, ctx) => addReaction(ctx.viewer, parseId('Message', messageId), emoji),
+    resolve: (_root, { messageId, emoji }, ctx) => addReaction(ctx.rt, ctx.viewer, parseId('Message', messageId), emoji),
   }),
   removeReaction: t.withAuth({ loggedIn: true }).field({
     type: MessageRef,
     args: { messageId: t.arg.id({ required: true }), emoji: t.arg.string({ required: true }) },
-    resolve: (_root, { messageId, emoji }, ctx) => removeReaction(ctx.viewer, parseId('Message', messageId), emoji),
+    resolve: (_root, { messageId, emoji }, ctx) => removeReaction(ctx.rt, ctx.viewer, parseId('Message', messageId), emoji),
   }),
 }));
 
@@ -145,8 +166,8 @@ builder.subscriptionField('messageAdded', (t) =>
     description:
       'Every new message in the channel, thread replies included (they have a threadRoot). On a connection under 2 s old it also delivers messages posted in the second before the connection opened, so subscribing and posting at once loses nothing; de-duplicate by id. For exact resumption use channelEvents(after:).',
     args: { channelId: t.arg.id({ required: true }) },
-    subscribe: (_root, { channelId }, ctx) => streamMessages(ctx.viewer, parseId('Channel', channelId), ctx.connectedAt),
-    resolve: (query, event) =>
-      prisma.message.findUniqueOrThrow({ ...query, where: { id: (event as ChannelEventPayload).messageId! } }),
+    subscribe: (_root, { channelId }, ctx) => streamMessages(ctx.rt, ctx.viewer, parseId('Channel', channelId), ctx.connectedAt),
+    resolve: (query, event, _args, ctx) =>
+      ctx.rt.prisma.message.findUniqueOrThrow({ ...query, where: { id: (event as ChannelEventPayload).messageId! } }),
   }),
 );

@@ -1,22 +1,22 @@
 import { builder } from '../../builder.ts';
-import { prisma } from '../../db.ts';
 import { requireWorkspaceMember } from '../../services/access.ts';
 import { getChannel } from '../../services/channel.ts';
 import { getMessage } from '../../services/message.ts';
 import { notFound } from '../../errors.ts';
+import type { Runtime } from '../../runtime.ts';
 import type { Viewer } from '../../services/auth.ts';
 import { decodeId } from '../ids.ts';
 
 /** Users are visible to people who share a workspace with them. */
-async function getVisibleUser(viewer: Viewer, userId: string) {
+async function getVisibleUser(rt: Runtime, viewer: Viewer, userId: string) {
   if (userId !== viewer.userId) {
-    const shared = await prisma.workspaceMember.findFirst({
+    const shared = await rt.prisma.workspaceMember.findFirst({
       where: { userId, workspace: { members: { some: { userId: viewer.userId } } } },
       select: { userId: true },
     });
     if (!shared) throw notFound('User');
   }
-  const user = await prisma.user.findUnique({ where: { id: userId } });
+  const user = await rt.prisma.user.findUnique({ where: { id: userId } });
   if (!user) throw notFound('User');
   return user;
 }
@@ -31,16 +31,16 @@ builder.queryField('node', (t) =>
       const { typename, id: rawId } = decodeId(id);
       switch (typename) {
         case 'User':
-          return Object.assign(await getVisibleUser(ctx.viewer, rawId), { __typename: 'User' });
+          return Object.assign(await getVisibleUser(ctx.rt, ctx.viewer, rawId), { __typename: 'User' });
         case 'Workspace': {
-          await requireWorkspaceMember(ctx.viewer, rawId);
-          const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: rawId } });
+          await requireWorkspaceMember(ctx.rt, ctx.viewer, rawId);
+          const workspace = await ctx.rt.prisma.workspace.findUniqueOrThrow({ where: { id: rawId } });
           return Object.assign(workspace, { __typename: 'Workspace' });
         }
         case 'Channel':
-          return Object.assign(await getChannel(ctx.viewer, rawId), { __typename: 'Channel' });
+          return Object.assign(await getChannel(ctx.rt, ctx.viewer, rawId), { __typename: 'Channel' });
         case 'Message':
-          return Object.assign(await getMessage(ctx.viewer, rawId), { __typename: 'Message' });
+          return Object.assign(await getMessage(ctx.rt, ctx.viewer, rawId), { __typename: 'Message' });
         default:
           throw notFound('Node');
       }

@@ -1,9 +1,8 @@
 import { builder } from '../../builder.ts';
-import { prisma } from '../../db.ts';
 import type { PresencePayload } from '../../pubsub.ts';
-import { presenceStatus, streamPresence, type PresenceStatus } from '../../services/presence.ts';
+import { streamPresence, type PresenceStatus } from '../../services/presence.ts';
 import { parseId } from '../ids.ts';
-import { loadOncePerEvent } from '../fanout.ts';
+import { loadOncePerEvent } from '../../services/eventRows.ts';
 import { UserRef } from '../user/index.ts';
 
 const PresenceStatusRef = builder.enumType('PresenceStatus', {
@@ -30,8 +29,7 @@ builder.prismaObjectField(UserRef, 'presence', (t) =>
   t.field({
     type: PresenceRef,
     description: 'ONLINE while any of the user’s devices has a subscription socket open.',
-    select: { lastActiveAt: true },
-    resolve: async (user) => ({ status: await presenceStatus(user.id), lastActiveAt: user.lastActiveAt }),
+    resolve: async (user, _args, ctx) => ({ status: await ctx.rt.presence.status(user.id), lastActiveAt: user.lastActiveAt }),
   }),
 );
 
@@ -41,7 +39,7 @@ const PresenceEventRef = builder.objectRef<PresencePayload>('PresenceEvent').imp
     // Prisma batches the findUnique calls of all subscribers receiving one event into one query.
     user: t.field({
       type: UserRef,
-      resolve: (event) => loadOncePerEvent(event, 'user', () => prisma.user.findUniqueOrThrow({ where: { id: event.userId } })),
+      resolve: (event, _args, ctx) => loadOncePerEvent(event, 'user', () => ctx.rt.prisma.user.findUniqueOrThrow({ where: { id: event.userId } })),
     }),
     status: t.field({ type: PresenceStatusRef, resolve: (event) => event.status }),
     lastActiveAt: t.field({
@@ -59,7 +57,7 @@ builder.subscriptionField('presenceChanged', (t) =>
     description:
       'Members of the workspace coming online and going offline (only real changes: a second device does not announce again). NOT_FOUND unless you are a member.',
     args: { workspaceId: t.arg.id({ required: true }) },
-    subscribe: (_root, { workspaceId }, ctx) => streamPresence(ctx.viewer, parseId('Workspace', workspaceId)),
+    subscribe: (_root, { workspaceId }, ctx) => streamPresence(ctx.rt, ctx.viewer, parseId('Workspace', workspaceId)),
     resolve: (event: PresencePayload) => event,
   }),
 );

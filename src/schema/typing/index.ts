@@ -1,9 +1,8 @@
 import { builder } from '../../builder.ts';
-import { prisma } from '../../db.ts';
 import type { TypingPayload } from '../../pubsub.ts';
 import { setTyping, streamTyping, TYPING_EXPIRES_MS, TYPING_THROTTLE_MS } from '../../services/typing.ts';
 import { ChannelRef } from '../channel/index.ts';
-import { loadOncePerEvent } from '../fanout.ts';
+import { loadOncePerEvent } from '../../services/eventRows.ts';
 import { parseId } from '../ids.ts';
 import { UserRef } from '../user/index.ts';
 
@@ -13,12 +12,12 @@ const TypingEventRef = builder.objectRef<TypingPayload>('TypingEvent').implement
     // Loaded once per event on this instance, whatever the number of subscribers.
     user: t.field({
       type: UserRef,
-      resolve: (event) => loadOncePerEvent(event, 'user', () => prisma.user.findUniqueOrThrow({ where: { id: event.userId } })),
+      resolve: (event, _args, ctx) => loadOncePerEvent(event, 'user', () => ctx.rt.prisma.user.findUniqueOrThrow({ where: { id: event.userId } })),
     }),
     channel: t.field({
       type: ChannelRef,
-      resolve: (event) =>
-        loadOncePerEvent(event, 'channel', () => prisma.channel.findUniqueOrThrow({ where: { id: event.channelId } })),
+      resolve: (event, _args, ctx) =>
+        loadOncePerEvent(event, 'channel', () => ctx.rt.prisma.channel.findUniqueOrThrow({ where: { id: event.channelId } })),
     }),
     expiresAt: t.field({
       type: 'DateTime',
@@ -32,7 +31,10 @@ builder.mutationField('setTyping', (t) =>
   t.withAuth({ loggedIn: true }).boolean({
     description: `Tells the channel's other members that you are typing. Channel members only. Call it while typing; calls within ${TYPING_THROTTLE_MS / 1000} seconds of the last announced one return true without announcing again.`,
     args: { channelId: t.arg.id({ required: true }) },
-    resolve: (_root, { channelId }, ctx) => setTyping(ctx.viewer, parseId('Channel', channelId)),
+    resolve: async (_root, { channelId }, ctx) => {
+      await ctx.rt.limits.consume('setTyping', ctx.viewer.userId);
+      return setTyping(ctx.rt, ctx.viewer, parseId('Channel', channelId));
+    },
   }),
 );
 
@@ -42,7 +44,7 @@ builder.subscriptionField('typing', (t) =>
     description:
       'Who else is typing in the channel (your own typing is not echoed). NOT_FOUND unless you may read the channel; ends when you no longer may.',
     args: { channelId: t.arg.id({ required: true }) },
-    subscribe: (_root, { channelId }, ctx) => streamTyping(ctx.viewer, parseId('Channel', channelId)),
+    subscribe: (_root, { channelId }, ctx) => streamTyping(ctx.rt, ctx.viewer, parseId('Channel', channelId)),
     resolve: (event: TypingPayload) => event,
   }),
 );

@@ -1,5 +1,5 @@
 import { builder } from '../../builder.ts';
-import { prisma } from '../../db.ts';
+import { DomainError } from '../../errors.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import { logIn, logOut, logOutEverywhere, signUp } from '../../services/auth.ts';
 
@@ -11,7 +11,6 @@ export const UserRef = builder.prismaNode('User', {
     email: t.string({
       nullable: true,
       description: 'Only visible to the user themself.',
-      select: { email: true },
       resolve: (user, _args, ctx) => (user.id === ctx.viewer?.userId ? user.email : null),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
@@ -45,7 +44,7 @@ builder.queryField('me', (t) =>
   t.withAuth({ loggedIn: true }).prismaField({
     type: 'User',
     description: 'The signed-in user. UNAUTHENTICATED without a valid token.',
-    resolve: (query, _root, _args, ctx) => prisma.user.findUniqueOrThrow({ ...query, where: { id: ctx.viewer.userId } }),
+    resolve: (query, _root, _args, ctx) => ctx.rt.prisma.user.findUniqueOrThrow({ ...query, where: { id: ctx.viewer.userId } }),
   }),
 );
 
@@ -54,7 +53,8 @@ builder.mutationFields((t) => ({
     type: AuthPayload,
     args: { input: t.arg({ type: SignUpInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const result = await signUp(input);
+      await ctx.rt.limits.consume('signUpIp', ctx.address ?? 'unknown');
+      const result = await signUp(ctx.rt, input);
       // The rest of this request speaks for the new account (e.g. may see its email).
       ctx.viewer = result.viewer;
       return result;
@@ -64,17 +64,26 @@ builder.mutationFields((t) => ({
     type: AuthPayload,
     args: { input: t.arg({ type: LogInInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const result = await logIn(input);
+      await ctx.rt.limits.consume('loginIp', ctx.address ?? 'unknown');
+      // Failed attempts per email back off a guesser, whatever addresses they come from.
+      const email = input.email.trim().toLowerCase().slice(0, 254);
+      await ctx.rt.limits.check('loginEmail', email);
+      const result = await logIn(ctx.rt, input).catch(async (error: unknown) => {
+        if (error instanceof DomainError && error.extensions.code === 'UNAUTHENTICATED') {
+          await ctx.rt.limits.consume('loginEmail', email);
+        }
+        throw error;
+      });
       ctx.viewer = result.viewer;
       return result;
     },
   }),
   logOut: t.withAuth({ loggedIn: true }).boolean({
     description: "Revokes this token's session at once, on every instance.",
-    resolve: (_root, _args, ctx) => logOut(ctx.viewer),
+    resolve: (_root, _args, ctx) => logOut(ctx.rt, ctx.viewer),
   }),
   logOutEverywhere: t.withAuth({ loggedIn: true }).int({
     description: 'Revokes every session of the signed-in user; returns how many were active.',
-    resolve: (_root, _args, ctx) => logOutEverywhere(ctx.viewer),
+    resolve: (_root, _args, ctx) => logOutEverywhere(ctx.rt, ctx.viewer),
   }),
 }));

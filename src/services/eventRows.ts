@@ -22,3 +22,10 @@ export async function loadOncePerEvent<T extends object | null>(event: object, k
   const row = await pending;
   return (row ? { ...row } : row) as T;
 }
+
+/** Records `row` as what {@link loadOncePerEvent} gives for `key` of `event` (rows read ahead for a page of events). */
+export function primeOncePerEvent<T extends object | null>(event: object, key: string, row: T): void {
+  let loads = shared.get(event);
+  if (!loads) shared.set(event, (loads = new Map()));
+  if (!loads.has(key)) loads.set(key, Promise.resolve(row));
+}

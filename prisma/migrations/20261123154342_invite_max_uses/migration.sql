@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "WorkspaceInvite" ADD COLUMN     "maxUses" INTEGER;

@@ -1,0 +1,35 @@
+import type { Config } from './config.ts';
+import type { Database, PrismaClient } from './db.ts';
+import type { Log } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { PubSub } from './pubsub.ts';
+import type { RateLimits } from './security/rateLimits.ts';
+import type { RedisConnections } from './redis.ts';
+import type { Tokens } from './services/auth.ts';
+import type { PresenceTracker } from './services/presence.ts';
+import type { SendQueue } from './services/sendQueue.ts';
+import type { TypingThrottle } from './services/typing.ts';
+
+/**
+ * Everything one Parley app owns: created by the app from its config when it
+ * starts, handed to services as their first argument and to resolvers through
+ * the context. Nothing here is a module singleton, so two apps in one process
+ * (tests, or Parley embedded in another Node server) never see each other.
+ */
+export interface Runtime {
+  readonly config: Config;
+  readonly log: Log;
+  /** Prometheus metrics on the app's own registry (`GET /metrics`). */
+  readonly metrics: Metrics;
+  readonly db: Database;
+  readonly prisma: PrismaClient;
+  /** The app's Redis connections when REDIS_URL is set; null when everything is in-process. */
+  readonly redis: RedisConnections | null;
+  readonly pubsub: PubSub;
+  readonly tokens: Tokens;
+  readonly presence: PresenceTracker;
+  readonly typing: TypingThrottle;
+  readonly limits: RateLimits;
+  /** Sends waiting for, or in, a group commit (see services/sendQueue.ts). */
+  readonly sends: SendQueue;
+}

@@ -1,0 +1,158 @@
+import { badInput, forbidden } from '../errors.ts';
+import type { ChannelEventType } from '../generated/prisma/enums.ts';
+import { MAX_PENDING_EVENTS, topics, type ChannelEventPayload } from '../pubsub.ts';
+import type { Runtime } from '../runtime.ts';
+import { requireReadableChannel } from './access.ts';
+import type { Viewer } from './auth.ts';
+import { readAhead, REPLAY_PAGE, toPayload } from './eventLog.ts';
+import { endOnRevocation, EventStream } from './liveStream.ts';
+
+/*
+ * The stream engine: a channel's events, replayed from the log after a
+ * cursor and then live, in order, exactly once (see streamChannelEvents).
+ */
+
+/** A connection younger than this is new: see {@link connectionLookback}. */
+export const FRESH_CONNECTION_MS = 2_000;
+/** How far before a new connection opened its live streams look. */
+export const CONNECTION_LOOKBACK_MS = 1_000;
+
+/**
+ * Where messageAdded on a WebSocket opened at `connectedAt` starts. A client that opens a socket, subscribes and posts at
+ * once races its own connection set-up: the post can commit before the
+ * subscription reaches the server. So on a new connection the stream also
+ * delivers events recorded from {@link CONNECTION_LOOKBACK_MS} before the
+ * socket opened; on an older one it starts when the subscription does.
+ * channelEvents keeps exact semantics instead: its clients pass a cursor.
+ */
+export function connectionLookback(connectedAt: number | null): Date | undefined {
+  if (connectedAt == null || Date.now() - connectedAt >= FRESH_CONNECTION_MS) return undefined;
+  return new Date(connectedAt - CONNECTION_LOOKBACK_MS);
+}
+
+export interface StreamOptions {
+  /** Replay everything after this sequence number first; unset starts live from now. */
+  afterSeq?: number | null;
+  /**
+   * Without `afterSeq`: also deliver events recorded at or after this time
+   * (looked for among the channel's last {@link REPLAY_PAGE} events).
+   */
+  since?: Date;
+  /** Live events buffered before the stream falls back to paging the log. */
+  maxPending?: number;
+  /** Only these event types reach the subscriber (all when unset). */
+  types?: ReadonlySet<ChannelEventType>;
+}
+
+/**
+ * Every change to a channel, in order, exactly once: replays the event log
+ * after `afterSeq`, then follows live events. Live events are buffered while
+ * the replay runs and de-duplicated by sequence number; a gap (a lost or
+ * reordered publish) is filled from the log. A subscriber that falls more
+ * than {@link MAX_PENDING_EVENTS} behind is paged from the log again instead of
+ * being held in memory. When pub/sub resubscribes after an outage, the stream
+ * reads the log from where it was, so nothing published during the outage
+ * waits for the channel's next event. The stream ends with an error when the
+ * viewer leaves the channel or their session is revoked.
+ */
+export async function streamChannelEvents(rt: Runtime, 
+  viewer: Viewer,
+  channelId: string,
+  options: StreamOptions = {},
+): Promise<AsyncIterableIterator<ChannelEventPayload>> {
+  const live: ChannelEventPayload[] = [];
+  let overflowed = false;
+  let nextSeq = 0;
+  let replaying = false;
+  let startSeq = 0;
+
+  const accept = (event: ChannelEventPayload) => {
+    nextSeq = event.seq + 1;
+    if (!options.types || options.types.has(event.type)) stream.push(event);
+    // Leaving ends the stream, after the leave itself is delivered.
+    if (event.type === 'MEMBER_LEFT' && event.userId === viewer.userId && event.seq > startSeq) {
+      stream.endWith(forbidden('You left this channel; its events no longer reach you.'));
+    }
+  };
+
+  /** Moves events from the log or the live buffer to the stream, in sequence order. */
+  const pump = async (): Promise<boolean> => {
+    if (overflowed) {
+      overflowed = false;
+      replaying = true;
+    }
+    if (replaying) {
+      const rows = await rt.prisma.channelEvent.findMany({
+        where: { channelId, seq: { gte: nextSeq } },
+        orderBy: { seq: 'asc' },
+        take: REPLAY_PAGE,
+      });
+      const payloads = rows.map(toPayload);
+      await readAhead(rt, payloads);
+      for (const payload of payloads) accept(payload);
+      if (rows.length < REPLAY_PAGE) replaying = false;
+      return true;
+    }
+    const event = live.shift();
+    if (!event) return false;
+    if (event.seq === nextSeq) accept(event);
+    // Ahead of what we have: an earlier event's publish was lost or is late. It is committed, so read it.
+    else if (event.seq > nextSeq) replaying = true;
+    return true;
+  };
+
+  const stream = new EventStream<ChannelEventPayload>(pump);
+  // Listen first, check after: nothing published in between is missed.
+  stream.own(
+    rt.pubsub.listen(
+      topics.channel(channelId),
+      (event) => {
+        if (overflowed) return;
+        if (live.length >= (options.maxPending ?? MAX_PENDING_EVENTS)) {
+          overflowed = true;
+          live.length = 0;
+        } else live.push(event);
+        stream.signal();
+      },
+      {
+        // Pub/sub was down: what was published meanwhile is lost, not late. It is in the log.
+        onResubscribed: () => {
+          replaying = true;
+          stream.signal();
+        },
+      },
+    ),
+  );
+  endOnRevocation(rt, stream, viewer);
+
+  try {
+    // Listening before reading lastSeq: an event committed after the read is in `live`.
+    await stream.ready();
+    const { lastSeq } = (await requireReadableChannel(rt, viewer, channelId)).channel;
+    startSeq = lastSeq;
+    if (options.afterSeq != null) {
+      if (options.afterSeq > lastSeq) throw badInput('The cursor is ahead of this channel; it is not one of its cursors.', 'after');
+      nextSeq = options.afterSeq + 1;
+      replaying = true;
+    } else {
+      // Live from the moment we started listening: events that arrived since
+      // then are delivered even when they committed before lastSeq was read.
+      nextSeq = Math.min(lastSeq + 1, ...live.map((event) => event.seq));
+      if (options.since) {
+        const recent = await rt.prisma.channelEvent.findFirst({
+          where: { channelId, seq: { gt: lastSeq - REPLAY_PAGE, lt: nextSeq }, createdAt: { gte: options.since } },
+          orderBy: { seq: 'asc' },
+          select: { seq: true },
+        });
+        if (recent) {
+          nextSeq = recent.seq;
+          replaying = true;
+        }
+      }
+    }
+  } catch (error) {
+    await stream.return();
+    throw error;
+  }
+  return stream;
+}
