@@ -17,10 +17,11 @@ import {
   UnreadCountsDocument,
   type ChannelEventsSubscription,
 } from '../client/generated/graphql.ts';
-import type { ChannelEventPayload } from '../src/pubsub.ts';
+import { topics, type ChannelEventPayload } from '../src/pubsub.ts';
 import { decodeId } from '../src/schema/ids.ts';
 import { authenticate } from '../src/services/auth.ts';
 import { streamChannelEvents } from '../src/services/channelStream.ts';
+import { appendEvents } from '../src/services/eventLog.ts';
 import { connect, ok, refused, subscribe } from './support/client.ts';
 import { backendName, waitForSubscribers, type TestServer } from './support/server.ts';
 import { channelWith, seedMessages, sendText, startTeam, type TestUser } from './support/world.ts';
@@ -290,6 +291,65 @@ describe(`read state (${backendName})`, () => {
     const inB = await send(ann.token, b, 'in b');
     await refused(server, 'NOT_FOUND', MarkReadDocument, { channelId: a, messageId: inB.id }, bob.token);
     await refused(server, 'NOT_FOUND', MarkReadDocument, { channelId: b, messageId: inB.id }, cat.token);
+  });
+});
+
+describe(`a stream opening while messages commit (${backendName})`, () => {
+  it('loses no event whose publish arrives out of order while the stream starts listening', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob]);
+    const id = decodeId(channelId).id;
+    const rt = server.app.runtime;
+    const viewer = await authenticate(rt, `Bearer ${bob.token}`);
+    const annId = decodeId(ann.id).id;
+    const topic = topics.channel(id);
+    // Forces the interleaving that publishes from concurrent writers can take:
+    // while the stream's listener is being set up, two events commit and the
+    // later one's publish arrives first; the earlier one's arrives after.
+    let first: ChannelEventPayload | undefined;
+    // The runtime's pub/sub is a proxy (metrics) whose listen calls the instance's own: that one is replaced here.
+    const pubsub = rt.pubsub;
+    const own = (Object.getPrototypeOf(pubsub) as typeof pubsub).listen;
+    const listen = ((...args: Parameters<typeof own>) => own.apply(pubsub, args)) as typeof own;
+    pubsub.listen = ((t: typeof topic, listener: (payload: ChannelEventPayload) => void, options) => {
+      const listening = listen(t, listener, options);
+      if (t !== topic) return listening;
+      const arrived = new Promise<void>((resolve) => {
+        const probe = listen(topic, () => {
+          resolve();
+          void probe.close();
+        });
+        void probe.ready.then(async () => {
+          const [a, b] = await rt.prisma.$transaction((tx) =>
+            appendEvents(tx, id, [
+              { type: 'MEMBER_JOINED', userId: annId },
+              { type: 'MEMBER_JOINED', userId: annId },
+            ]),
+          );
+          first = a;
+          await rt.pubsub.publish(topic, b!);
+        });
+      });
+      return { ...listening, ready: Promise.all([listening.ready, arrived]).then(() => undefined) };
+    }) as typeof pubsub.listen;
+    let stream: AsyncIterableIterator<ChannelEventPayload>;
+    try {
+      stream = await streamChannelEvents(rt, viewer, id);
+    } finally {
+      delete (pubsub as Partial<typeof pubsub>).listen;
+    }
+    try {
+      await rt.pubsub.publish(topic, first!);
+      const received: number[] = [];
+      const reading = (async () => {
+        for (let i = 0; i < 2; i++) received.push((await stream.next()).value!.seq);
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([reading, new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+      clearTimeout(timer);
+      expect(received).toEqual([first!.seq, first!.seq + 1]);
+    } finally {
+      await stream.return!();
+    }
   });
 });
 

@@ -31,7 +31,7 @@ export function connectionLookback(connectedAt: number | null): Date | undefined
 }
 
 export interface StreamOptions {
-  /** Replay everything after this sequence number first; unset starts live from now. */
+  /** Replay everything after this sequence number first; unset starts after the last event committed when the stream opens. */
   afterSeq?: number | null;
   /**
    * Without `afterSeq`: also deliver events recorded at or after this time
@@ -101,8 +101,30 @@ export async function streamChannelEvents(rt: Runtime,
     return true;
   };
 
+  // Where the stream starts is read before listening: every event committed
+  // after this read has a higher seq, and is delivered from the log when its
+  // publish came before the listener (or comes late, or never).
+  const { lastSeq } = (await requireReadableChannel(rt, viewer, channelId)).channel;
+  startSeq = lastSeq;
+  if (options.afterSeq != null) {
+    if (options.afterSeq > lastSeq) throw badInput('The cursor is ahead of this channel; it is not one of its cursors.', 'after');
+    nextSeq = options.afterSeq + 1;
+  } else {
+    nextSeq = lastSeq + 1;
+    if (options.since) {
+      const recent = await rt.prisma.channelEvent.findFirst({
+        where: { channelId, seq: { gt: lastSeq - REPLAY_PAGE, lte: lastSeq }, createdAt: { gte: options.since } },
+        orderBy: { seq: 'asc' },
+        select: { seq: true },
+      });
+      if (recent) nextSeq = recent.seq;
+    }
+  }
+  // Once listening, the log is read from nextSeq: what committed between the
+  // read above and the listener is there, and the live buffer holds the rest.
+  replaying = true;
+
   const stream = new EventStream<ChannelEventPayload>(pump);
-  // Listen first, check after: nothing published in between is missed.
   stream.own(
     rt.pubsub.listen(
       topics.channel(channelId),
@@ -126,30 +148,7 @@ export async function streamChannelEvents(rt: Runtime,
   endOnRevocation(rt, stream, viewer);
 
   try {
-    // Listening before reading lastSeq: an event committed after the read is in `live`.
     await stream.ready();
-    const { lastSeq } = (await requireReadableChannel(rt, viewer, channelId)).channel;
-    startSeq = lastSeq;
-    if (options.afterSeq != null) {
-      if (options.afterSeq > lastSeq) throw badInput('The cursor is ahead of this channel; it is not one of its cursors.', 'after');
-      nextSeq = options.afterSeq + 1;
-      replaying = true;
-    } else {
-      // Live from the moment we started listening: events that arrived since
-      // then are delivered even when they committed before lastSeq was read.
-      nextSeq = Math.min(lastSeq + 1, ...live.map((event) => event.seq));
-      if (options.since) {
-        const recent = await rt.prisma.channelEvent.findFirst({
-          where: { channelId, seq: { gt: lastSeq - REPLAY_PAGE, lt: nextSeq }, createdAt: { gte: options.since } },
-          orderBy: { seq: 'asc' },
-          select: { seq: true },
-        });
-        if (recent) {
-          nextSeq = recent.seq;
-          replaying = true;
-        }
-      }
-    }
   } catch (error) {
     await stream.return();
     throw error;
