@@ -5,6 +5,7 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
 } from 'graphql';
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Context } from '../context.ts';
 import { eventBatch } from '../schema/batch.ts';
@@ -104,10 +105,12 @@ export async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterabl
         if (done || ended) break;
         const json = await frameOf(value as object);
         if (ended || socket.readyState !== socket.OPEN || !isLive(events)) break;
-        // Waiting for the write keeps a slow reader's backlog in its stream,
-        // which pages from the log (or cuts it off) instead of growing here.
         metrics.delivered(value);
-        await new Promise<void>((resolve) => socket.send(prefix + json + '}', () => resolve()));
+        corkUntilIdle(socket);
+        if (socket.bufferedAmount < WRITE_HIGH_WATER) socket.send(prefix + json + '}');
+        // A reader that is behind: waiting for the write keeps its backlog in
+        // its stream, which pages from the log (or cuts it off), not here.
+        else await new Promise<void>((resolve) => socket.send(prefix + json + '}', () => resolve()));
       }
       return end();
     },
@@ -120,6 +123,27 @@ export async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterabl
   };
   return iterator;
 }
+
+/** Unsent bytes on a socket past which each frame waits for its write. */
+const WRITE_HIGH_WATER = 256 * 1024;
+
+/**
+ * Holds a socket's writes until the event loop next goes idle, so frames
+ * produced together (a replayed page, a burst of events) leave in one write
+ * instead of a system call each. Writing a frame alone costs no more: it
+ * leaves at the end of the same turn.
+ */
+function corkUntilIdle(socket: WebSocket): void {
+  const raw = (socket as unknown as { _socket?: Socket })._socket;
+  if (!raw || corked.has(raw)) return;
+  corked.add(raw);
+  raw.cork();
+  setImmediate(() => {
+    corked.delete(raw);
+    raw.uncork();
+  });
+}
+const corked = new WeakSet<Socket>();
 
 /** Whether a stream can still deliver (one that was failed, e.g. by a revoked session, cannot). */
 function isLive(events: AsyncIterableIterator<unknown>): boolean {

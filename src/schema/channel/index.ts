@@ -81,7 +81,7 @@ export const ChannelRef = builder.prismaNode('Channel', {
       type: MessageRef,
       description:
         'Top-level messages (thread replies are under Message.replies), oldest first within a page. `last: N` is the newest N; `before` scrolls back.',
-      resolve: (channel, args, ctx) => messagePage(ctx, { channelId: channel.id, threadRootId: null }, args),
+      resolve: (channel, args, ctx, info) => messagePage(ctx, info, { channelId: channel.id, threadRootId: null }, args),
     }),
     unreadCount: t.int({
       description: "Top-level messages after the caller's read position; 0 when not a member.",

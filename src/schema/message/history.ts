@@ -1,4 +1,5 @@
-import { formatPrismaCursor } from '@pothos/plugin-prisma';
+import { formatPrismaCursor, queryFromInfo } from '@pothos/plugin-prisma';
+import type { GraphQLResolveInfo } from 'graphql';
 import type { Context } from '../../context.ts';
 import type { Message, Prisma } from '../../generated/prisma/client.ts';
 import { DEFAULT_PAGE_SIZE } from '../../pagination.ts';
@@ -20,13 +21,17 @@ const seqOf = (cursor: string) => Number(decodeCursor(cursor)![1]);
  * forward, `last`/`before` backward, so any depth costs the same. (Prisma's
  * own cursor pagination with a negative `take` reads every older row and
  * slices in memory.) Cursors are the ones Pothos's prisma connections write,
- * so they stay valid for `channelEvents(after:)` too.
+ * so they stay valid for `channelEvents(after:)` too. The relations the
+ * query selects under `edges.node` (the author, say) are loaded with the page,
+ * not by Pothos's per-row fallback.
  */
-export async function messagePage(ctx: Context, where: Prisma.MessageWhereInput, args: PageArgs) {
+export async function messagePage(ctx: Context, info: GraphQLResolveInfo, where: Prisma.MessageWhereInput, args: PageArgs) {
   const backward = args.before != null || args.last != null;
   const size = (backward ? args.last : args.first) ?? DEFAULT_PAGE_SIZE;
   const seq = args.after != null ? { gt: seqOf(args.after) } : args.before != null ? { lt: seqOf(args.before) } : undefined;
+  const query = queryFromInfo({ context: ctx, info, typeName: 'Message', path: ['edges', 'node'] });
   const rows = await ctx.rt.prisma.message.findMany({
+    ...query,
     where: seq ? { ...where, seq } : where,
     orderBy: { seq: backward ? 'desc' : 'asc' },
     take: size + 1,

@@ -83,7 +83,7 @@ builder.prismaObjectField(MessageRef, 'replies', (t) =>
   t.connection({
     type: MessageRef,
     description: 'Thread replies, oldest first within a page.',
-    resolve: (message, args, ctx) => messagePage(ctx, { channelId: message.channelId, threadRootId: message.id }, args),
+    resolve: (message, args, ctx, info) => messagePage(ctx, info, { channelId: message.channelId, threadRootId: message.id }, args),
   }),
 );
 
