@@ -1,8 +1,9 @@
 import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LogInDocument, LogOutDocument, MeDocument, SignUpDocument } from '../client/generated/graphql.ts';
+import { decodeId } from '../src/schema/ids.ts';
 import { ok, refused, request } from './support/client.ts';
-import { backendName, startServer, TEST_JWT_SECRET, type TestServer } from './support/server.ts';
+import { backendName, startServer, TEST_JWT_SECRET, until, type TestServer } from './support/server.ts';
 import { signUpUser } from './support/world.ts';
 
 let server: TestServer;
@@ -86,6 +87,18 @@ describe(`accounts and tokens (${backendName})`, () => {
     // A correctly signed token naming a session of another user is refused too.
     const other = await signUpUser(server, 'other');
     await refused(server, 'UNAUTHENTICATED', MeDocument, {}, await sign({ sid }, other.id, now + 3600));
+  });
+
+  it('refuses a token it accepted before once the token expires', async () => {
+    const user = await signUpUser(server, 'expiring');
+    const { logIn } = await ok(server, LogInDocument, { input: { email: user.email, password: user.password } });
+    const sid = JSON.parse(Buffer.from(logIn.token.split('.')[1]!, 'base64url').toString()).sid as string;
+    const soon = await sign({ sid }, decodeId(user.id).id, Math.floor(Date.now() / 1000) + 2);
+    expect((await ok(server, MeDocument, {}, soon)).me?.id).toBe(user.id);
+    let answer = await request(server, MeDocument, {}, soon);
+    await until(async () => (answer = await request(server, MeDocument, {}, soon)).errors !== undefined, 'the token to expire', 10_000);
+    expect(answer.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(answer.errors?.[0]?.message).toMatch(/expired/i);
   });
 
   it('revokes the session on logOut: the token stops working, other sessions go on', async () => {

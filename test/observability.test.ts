@@ -134,6 +134,21 @@ const scrape = async (server: Pick<TestServer, 'url'>) => {
   return response.text();
 };
 
+describe(`Server-Timing (${backendName})`, () => {
+  it('tells every HTTP response its time in the server', async () => {
+    const { server, ann } = await startTeam();
+    const response = await fetch(server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ann.token}` },
+      body: JSON.stringify({ query: '{ me { id } }' }),
+    });
+    expect(response.status).toBe(200);
+    const timing = /^total;dur=(\d+\.\d+)$/.exec(response.headers.get('server-timing') ?? '');
+    expect(timing, response.headers.get('server-timing') ?? 'no header').not.toBeNull();
+    expect(Number(timing![1])).toBeGreaterThan(0);
+  });
+});
+
 describe(`GET /metrics (${backendName})`, () => {
   let team: Team;
   beforeAll(async () => {

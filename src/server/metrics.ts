@@ -22,11 +22,15 @@ const isResult = (value: unknown): value is ExecutionResult =>
  * Yoga plugin: `GET /metrics` (Prometheus text from the app's registry), the
  * latency of every executed operation (HTTP, and queries and mutations over
  * WebSocket, which run through the same envelope), and the codes of the
- * errors in every HTTP response.
+ * errors in every HTTP response. Every HTTP response carries its time in the
+ * server as `Server-Timing: total;dur=<ms>` (what browsers' developer tools
+ * and load generators read).
  */
 export function useMetrics(metrics: Metrics): Plugin {
+  const started = new WeakMap<Request, number>();
   return {
     async onRequest({ url, request, endResponse, fetchAPI }) {
+      started.set(request, performance.now());
       if (url.pathname !== '/metrics' || request.method !== 'GET') return;
       endResponse(
         new fetchAPI.Response(await metrics.registry.metrics(), {
@@ -51,6 +55,10 @@ export function useMetrics(metrics: Metrics): Plugin {
           metrics.operationDuration.observe(operationLabels(metrics, args.document, args.operationName), secondsSince(start));
         },
       };
+    },
+    onResponse({ request, response }) {
+      const start = started.get(request);
+      if (start !== undefined) response.headers.set('server-timing', `total;dur=${(performance.now() - start).toFixed(2)}`);
     },
     // Runs after the plugins listed before it, so it sees the codes clients get.
     onResultProcess({ result }) {

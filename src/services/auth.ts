@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
+import { jwtVerify, SignJWT, errors as joseErrors, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { topics, type Listening, type RevocationPayload } from '../pubsub.ts';
@@ -84,6 +84,28 @@ export class Tokens {
   constructor(config: Pick<Config, 'jwtSecret' | 'dataDir' | 'tokenTtlSeconds'>) {
     this.ttlSeconds = config.tokenTtlSeconds;
     this.signingKey = new TextEncoder().encode(config.jwtSecret ?? generatedSecret(config.dataDir));
+  }
+
+  /**
+   * Tokens whose signature has been verified, with their claims: a token's
+   * claims never change, so each is verified once (its expiry is still
+   * checked on every use, and its session by {@link recall}).
+   */
+  private readonly verified = new Map<string, { userId: string; sessionId: string; expiresAt: number }>();
+
+  /** A verified token's claims, unless it has expired since. */
+  verifiedClaims(token: string): { userId: string; sessionId: string; expiresAt: number } | undefined {
+    const claims = this.verified.get(token);
+    if (claims && claims.expiresAt <= Date.now()) {
+      this.verified.delete(token);
+      return undefined;
+    }
+    return claims;
+  }
+
+  rememberVerified(token: string, claims: { userId: string; sessionId: string; expiresAt: number }): void {
+    if (this.verified.size >= SESSION_CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, claims);
   }
 
   /** Caches a session found active by a check that started at `checkedAt`. */
@@ -273,21 +295,25 @@ export async function logOutEverywhere(rt: Runtime, viewer: Viewer): Promise<num
 export async function authenticate(rt: Runtime, authorization: string): Promise<Viewer> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   if (!match?.[1]) throw unauthenticated('The Authorization header must be "Bearer <token>".');
-  let subject: string | undefined;
-  let sessionId: unknown;
-  try {
-    const { payload } = await jwtVerify(match[1], rt.tokens.signingKey, { algorithms: ['HS256'] });
-    subject = payload.sub;
-    sessionId = payload.sid;
-  } catch (error) {
-    if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Your token has expired; log in again.');
-    throw unauthenticated('Your token is not valid; log in again.');
+  const token = match[1];
+  let claims = rt.tokens.verifiedClaims(token);
+  if (!claims) {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, rt.tokens.signingKey, { algorithms: ['HS256'] }));
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) throw unauthenticated('Your token has expired; log in again.');
+      throw unauthenticated('Your token is not valid; log in again.');
+    }
+    const { sub: userId, sid: sessionId, exp } = payload;
+    if (typeof userId !== 'string' || typeof sessionId !== 'string' || typeof exp !== 'number') {
+      throw unauthenticated('Your token is not valid; log in again.');
+    }
+    claims = { userId, sessionId, expiresAt: exp * 1000 };
+    rt.tokens.rememberVerified(token, claims);
   }
-  if (typeof subject !== 'string' || typeof sessionId !== 'string') {
-    throw unauthenticated('Your token is not valid; log in again.');
-  }
-  await assertSessionActive(rt, sessionId, subject);
-  return { userId: subject, sessionId };
+  await assertSessionActive(rt, claims.sessionId, claims.userId);
+  return { userId: claims.userId, sessionId: claims.sessionId };
 }
 
 /**
