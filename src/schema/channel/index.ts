@@ -139,6 +139,9 @@ builder.queryField('channel', (t) =>
     args: { id: t.arg.id({ required: true }) },
     resolve: async (query, _root, { id }, ctx) => {
       const channel = await getChannel(ctx.rt, ctx.viewer, parseId('Channel', id));
+      // The access check read the whole row: read again only for relations the selection includes.
+      const wanted = query as { include?: object; select?: object };
+      if (!wanted.select && (!wanted.include || Object.keys(wanted.include).length === 0)) return channel;
       return ctx.rt.prisma.channel.findUniqueOrThrow({ ...query, where: { id: channel.id } });
     },
   }),
