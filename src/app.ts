@@ -6,6 +6,7 @@ import { createLog, withoutLogFields, type Log, type LogDestination } from './lo
 import { Metrics } from './metrics.ts';
 import { LocalPubSub, RedisPubSub } from './pubsub.ts';
 import { openRedis } from './redis.ts';
+import { Background } from './background.ts';
 import { limitBody } from './security/http.ts';
 import { RateLimits } from './security/rateLimits.ts';
 import type { Runtime } from './runtime.ts';
@@ -77,6 +78,7 @@ export function createParley(config: Config, options: ParleyOptions = {}): App {
     const sends = createSendQueue(db);
     // Sends already queued are written (and answered) before the database closes.
     disposers.push(() => sends.drained());
+    const background = new Background(log);
     metrics.watchPool(() => db.poolStats());
     // Closed after everything that uses them (presence releases its users through it on the way out).
     const redis = config.redisUrl ? await openRedis({ ...config, redisUrl: config.redisUrl }, log) : null;
@@ -97,6 +99,8 @@ export function createParley(config: Config, options: ParleyOptions = {}): App {
     });
     // Before pub/sub and the database close: users who go offline with this instance are stored and announced.
     disposers.push(() => presence.stop());
+    // After the server stops taking requests, before presence, pub/sub and the database close.
+    disposers.push(() => background.drained());
     const limits = new RateLimits({
       enabled: config.rateLimits.enabled,
       settings: config.rateLimits.settings,
@@ -105,7 +109,7 @@ export function createParley(config: Config, options: ParleyOptions = {}): App {
       log,
       onRefusal: (limit) => metrics.rateLimited.inc({ limit }),
     });
-    const rt: Runtime = { config, log, metrics, db, prisma: db.prisma, redis, pubsub, tokens: new Tokens(config), presence, typing, limits, sends };
+    const rt: Runtime = { config, log, metrics, db, prisma: db.prisma, redis, pubsub, tokens: new Tokens(config), presence, typing, limits, sends, background };
     const revocations = watchRevocations(rt);
     disposers.push(() => revocations.close());
     await revocations.ready;

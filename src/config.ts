@@ -82,6 +82,22 @@ export interface Config {
    * partition) they fail after this long.
    */
   redisCommandTimeoutMs: number;
+  /** Notifications: how they reach people who are away (see docs/notifications.md). */
+  notifications: {
+    /** How long an away person has to see a notification before email or push goes out, in milliseconds. */
+    delayMs: number;
+    /** SMTP server for email (smtp:// or smtps://); unset: no email is sent. */
+    smtpUrl?: string;
+    /** The From address of notification emails. */
+    mailFrom: string;
+    /** Web Push VAPID keys (URL-safe base64); unset: generated once and kept in dataDir. */
+    vapidPublicKey?: string;
+    vapidPrivateKey?: string;
+    /** The VAPID subject: a mailto: or https: URL push services may contact. */
+    vapidSubject: string;
+    /** Where people open Parley (links in emails); unset: http://HOST:PORT. */
+    publicUrl?: string;
+  };
 }
 
 /** An empty variable counts as unset, as it does for most tools. */
@@ -138,6 +154,13 @@ const envSchema = z.object({
       ),
   ),
   REDIS_COMMAND_TIMEOUT_MS: optional(z.coerce.number().int().min(50).max(60_000)),
+  NOTIFICATION_DELAY_MS: optional(z.coerce.number().int().min(0).max(7 * 24 * 3600 * 1000)),
+  SMTP_URL: optional(z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')),
+  MAIL_FROM: optional(z.string().min(3)),
+  VAPID_PUBLIC_KEY: optional(z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be URL-safe base64')),
+  VAPID_PRIVATE_KEY: optional(z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be URL-safe base64')),
+  VAPID_SUBJECT: optional(z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https:// URL')),
+  PUBLIC_URL: optional(z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL')),
 });
 
 /** Document-size defaults: generous for Parley's own clients, far below what hurts the server. */
@@ -206,5 +229,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     graphiql: e.GRAPHIQL ?? !production,
     corsOrigins: e.CORS_ORIGINS ? (e.CORS_ORIGINS.includes('*') ? '*' : e.CORS_ORIGINS) : production ? [] : '*',
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS ?? 2_000,
+    notifications: {
+      delayMs: e.NOTIFICATION_DELAY_MS ?? 60_000,
+      smtpUrl: e.SMTP_URL,
+      mailFrom: e.MAIL_FROM ?? 'Parley <no-reply@localhost>',
+      vapidPublicKey: e.VAPID_PUBLIC_KEY,
+      vapidPrivateKey: e.VAPID_PRIVATE_KEY,
+      vapidSubject: e.VAPID_SUBJECT ?? 'mailto:no-reply@localhost',
+      publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+    },
   };
 }

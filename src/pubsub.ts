@@ -51,7 +51,11 @@ export type UserPayload =
   | { type: 'SESSION_REVOKED'; sessionId: string | null }
   | { type: 'CHANNEL_ADDED'; channelId: string }
   | { type: 'CHANNEL_REMOVED'; channelId: string }
-  | { type: 'THREAD_FOLLOWED'; rootId: string; channelId: string };
+  | { type: 'THREAD_FOLLOWED'; rootId: string; channelId: string }
+  /** A notification was stored or collapsed into (see services/notifications.ts). */
+  | { type: 'NOTIFICATION'; notificationId: string }
+  /** Some of the user's notifications were marked read. */
+  | { type: 'NOTIFICATIONS_READ' };
 
 /** A session (or, with sessionId null, every session of the user) was revoked. */
 export interface RevocationPayload {

@@ -1,3 +1,4 @@
+import type { Background } from './background.ts';
 import type { Config } from './config.ts';
 import type { Database, PrismaClient } from './db.ts';
 import type { Log } from './log.ts';
@@ -32,4 +33,6 @@ export interface Runtime {
   readonly limits: RateLimits;
   /** Sends waiting for, or in, a group commit (see services/sendQueue.ts). */
   readonly sends: SendQueue;
+  /** Work requests start and do not wait for; stop() waits for it. */
+  readonly background: Background;
 }
