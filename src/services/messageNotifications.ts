@@ -1,5 +1,5 @@
 import type { Message } from '../generated/prisma/client.ts';
-import type { NotificationType } from '../generated/prisma/enums.ts';
+import type { ChannelKind, NotificationType } from '../generated/prisma/enums.ts';
 import type { Runtime } from '../runtime.ts';
 import { notify, type NotificationDraft } from './notifications.ts';
 
@@ -26,7 +26,7 @@ export const BROADCAST_MEMBER_LIMIT = 50;
  * else is planned and broadcasts are not repeated.
  */
 export async function notifyMessage(rt: Runtime, message: Message, mentioned: readonly string[], mentionsOnly = false): Promise<void> {
-  const channel = await rt.prisma.channel.findUnique({ where: { id: message.channelId }, select: { kind: true, workspaceId: true } });
+  const channel = await channelKind(rt, message.channelId);
   if (!channel) return;
   const mentions = new Set(mentioned);
   const others = new Map<string, NotificationType>();
@@ -71,6 +71,22 @@ export async function notifyMessage(rt: Runtime, message: Message, mentioned: re
     }
   }
   await notify(rt, drafts);
+}
+
+/** A channel's kind and workspace never change: each instance remembers them for its busiest channels. */
+const kinds = new WeakMap<Runtime, Map<string, { kind: ChannelKind; workspaceId: string }>>();
+const REMEMBERED_CHANNELS = 10_000;
+
+async function channelKind(rt: Runtime, channelId: string): Promise<{ kind: ChannelKind; workspaceId: string } | null> {
+  let known = kinds.get(rt);
+  if (!known) kinds.set(rt, (known = new Map()));
+  const cached = known.get(channelId);
+  if (cached) return cached;
+  const channel = await rt.prisma.channel.findUnique({ where: { id: channelId }, select: { kind: true, workspaceId: true } });
+  if (!channel) return null;
+  if (known.size >= REMEMBERED_CHANNELS) known.delete(known.keys().next().value!);
+  known.set(channelId, channel);
+  return channel;
 }
 
 async function mayBroadcast(rt: Runtime, workspaceId: string, authorId: string, memberCount: number): Promise<boolean> {
