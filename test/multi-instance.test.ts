@@ -9,9 +9,14 @@ import {
   LogOutDocument,
   MeDocument,
   MessageAddedDocument,
+  NotificationAddedDocument,
+  NotificationsDocument,
+  OpenDirectMessageDocument,
   SendMessageDocument,
   type ChannelEventsSubscription,
 } from '../client/generated/graphql.ts';
+import { topics } from '../src/pubsub.ts';
+import { decodeId } from '../src/schema/ids.ts';
 import { connect, ok, refused, request, subscribe } from './support/client.ts';
 import { startInstance, type Instance } from './support/instances.ts';
 import { channelTopic, sharedServices, skipWithoutSharedServices, testConfig, until } from './support/server.ts';
@@ -55,6 +60,23 @@ describe.skipIf(skipWithoutSharedServices)(
       const received = await onB.waitFor((e) => e.messageAdded.id === sendMessage.id, 'the message on instance b');
       expect(received.messageAdded).toMatchObject({ text: 'across instances', author: { id: ann.id } });
       await onA.waitFor((e) => e.messageAdded.id === sendMessage.id, 'the message on instance a');
+    });
+
+    it('stores a DM’s notification once and delivers it live on the recipient’s instance', async () => {
+      const ann = await signUpUser(a, 'nann');
+      const bob = await signUpUser(b, 'nbob');
+      const workspaceId = await workspaceWith(a, ann, [bob]);
+      const { openDirectMessage } = await ok(a, OpenDirectMessageDocument, { input: { workspaceId, userIds: [bob.id] } }, ann.token);
+      const live = subscribe(connect(b, bob.token), NotificationAddedDocument, {});
+      await until(async () => {
+        const [, count] = (await redis.pubsub('NUMSUB', inRedis(topics.user(decodeId(bob.id).id)))) as [string, number];
+        return Number(count) >= 1;
+      }, "instance b to subscribe to bob's topic");
+      const { sendMessage } = await ok(a, SendMessageDocument, { input: { channelId: openDirectMessage.id, text: 'psst' } }, ann.token);
+      const added = await live.waitFor((e) => e.notificationAdded.message?.id === sendMessage.id, 'the notification on instance b', 10_000);
+      expect(added.notificationAdded).toMatchObject({ type: 'DIRECT_MESSAGE', count: 1, actor: { id: ann.id } });
+      const { notifications } = await ok(a, NotificationsDocument, { first: 10 }, bob.token);
+      expect(notifications.edges.map((e) => e.node.id)).toEqual([added.notificationAdded.id]);
     });
 
     /** Waits until `count` instances have subscribed to the channel's Redis topic. */
