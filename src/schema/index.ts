@@ -7,6 +7,8 @@ import './channelEvent/index.ts';
 import './inbox/index.ts';
 import './presence/index.ts';
 import './typing/index.ts';
+import './follow/index.ts';
+import './post/index.ts';
 import './node/index.ts';
 
 builder.queryType({});
