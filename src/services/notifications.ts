@@ -123,7 +123,8 @@ export async function notify(rt: Runtime, drafts: readonly NotificationDraft[]):
  */
 async function record(rt: Runtime, draft: NotificationDraft, inApp: boolean, away: DeliveryChannel[]): Promise<Recorded | null> {
   return rt.prisma.$transaction(async (tx) => {
-    await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`notification:${draft.userId}:${draft.groupKey}`}, 0))`;
+    // Cast: Prisma cannot read a column of type void, which is what the lock function returns.
+    await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`notification:${draft.userId}:${draft.groupKey}`}, 0))::text AS locked`;
     const existing = await tx.notification.findFirst({
       where: { userId: draft.userId, groupKey: draft.groupKey },
       orderBy: { updatedAt: 'desc' },
