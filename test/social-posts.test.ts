@@ -223,3 +223,30 @@ describe(`node(id) on posts and comments (${backendName})`, () => {
     await refused(server, 'NOT_FOUND', EditPostDocument, { input: { postId: commentId, text: 'wrong type' } }, ann.token);
   });
 });
+
+describe(`query counts on social pages (${backendName})`, () => {
+  /** How many SQL statements Prisma ran during `action`. */
+  async function countQueries(action: () => Promise<unknown>): Promise<string[]> {
+    const statements: string[] = [];
+    const stop = server.app.runtime.db.onQuery((sql) => statements.push(sql));
+    try {
+      await action();
+    } finally {
+      stop();
+    }
+    return statements;
+  }
+
+  it('loads a feed page with authors and workspaces, and a page of comments, in the same number of statements at any size', async () => {
+    const ws = await workspaceWith(server, ann, [bob, cat]);
+    const posts: string[] = [];
+    for (let i = 0; i < 12; i++) posts.push((await post([ann, bob, cat][i % 3]!, `q${i}`, ws)).id);
+    for (let i = 0; i < 12; i++) await comment([ann, bob, cat][i % 3]!, posts[0]!, `r${i}`);
+    const small = await countQueries(() => ok(server, FeedDocument, { id: ws, first: 2 }, bob.token));
+    const large = await countQueries(() => ok(server, FeedDocument, { id: ws, first: 12 }, bob.token));
+    expect(large.length, large.join('\n')).toBe(small.length);
+    const smallComments = await countQueries(() => ok(server, PostCommentsDocument, { id: posts[0]!, first: 2 }, bob.token));
+    const largeComments = await countQueries(() => ok(server, PostCommentsDocument, { id: posts[0]!, first: 12 }, bob.token));
+    expect(largeComments.length, largeComments.join('\n')).toBe(smallComments.length);
+  });
+});

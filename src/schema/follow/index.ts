@@ -77,6 +77,19 @@ const countsOf = (ctx: Context, side: 'followers' | 'following') => {
   return ctx.batch.loader<string, number>(`${side}Count:${viewer.userId}`, (userIds) => followCounts(ctx.rt, viewer, side, userIds));
 };
 
+/** Which of the users of one request (or event) the viewer follows, in one query. */
+const followedByViewer = (ctx: Context) => {
+  const viewer = requireViewer(ctx);
+  return ctx.batch.loader<string, boolean>(`followedBy:${viewer.userId}`, async (userIds) => {
+    const rows = await ctx.rt.prisma.follow.findMany({
+      where: { followerId: viewer.userId, followeeId: { in: [...userIds] } },
+      select: { followeeId: true },
+    });
+    const followed = new Set(rows.map((row) => row.followeeId));
+    return userIds.map((id) => followed.has(id));
+  });
+};
+
 builder.prismaObjectFields(UserRef, (t) => ({
   followers: t.connection({
     type: UserRef,
@@ -98,15 +111,7 @@ builder.prismaObjectFields(UserRef, (t) => ({
   }),
   followedByMe: t.boolean({
     description: 'Whether you follow this user.',
-    resolve: async (user, _args, ctx) => {
-      const viewer = requireViewer(ctx);
-      if (user.id === viewer.userId) return false;
-      const row = await ctx.rt.prisma.follow.findUnique({
-        where: { followerId_followeeId: { followerId: viewer.userId, followeeId: user.id } },
-        select: { createdAt: true },
-      });
-      return row !== null;
-    },
+    resolve: (user, _args, ctx) => followedByViewer(ctx).load(user.id),
   }),
 }));
 
