@@ -8,6 +8,8 @@ import './notification/index.ts';
 import './inbox/index.ts';
 import './presence/index.ts';
 import './typing/index.ts';
+import './follow/index.ts';
+import './post/index.ts';
 import './node/index.ts';
 
 builder.queryType({});

@@ -8,13 +8,17 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_CURSOR_LENGTH = 500;
 const MAX_SEQ = 2 ** 31 - 1;
 
+/** Instants in keyset cursors (a post's createdAt): years 1970 to 2286, whole milliseconds. */
+const MAX_INSTANT = 10 ** 13;
+
 const isKey = (value: unknown) =>
   (typeof value === 'string' && UUID.test(value)) ||
-  (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_SEQ);
+  (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_SEQ) ||
+  (value instanceof Date && Number.isSafeInteger(value.getTime()) && value.getTime() >= 0 && value.getTime() < MAX_INSTANT);
 
 /**
- * What a Parley cursor holds: the values of a list's unique key (ids and
- * sequence numbers), as Pothos's prisma connections (`GPC:`) or the channel
+ * What a Parley cursor holds: the values of a list's unique key (ids,
+ * sequence numbers and creation instants), as Pothos's prisma connections (`GPC:`) or the channel
  * event log (`CE:`) wrote them; undefined when the string is no such cursor.
  * Checked before any cursor reaches a query: a cursor of the wrong shape
  * would otherwise reach Prisma with values of the wrong type and fail there.

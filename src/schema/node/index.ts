@@ -2,6 +2,7 @@ import { builder } from '../../builder.ts';
 import { requireWorkspaceMember } from '../../services/access.ts';
 import { getChannel } from '../../services/channel.ts';
 import { getMessage } from '../../services/message.ts';
+import { getComment, getPost } from '../../services/post.ts';
 import { notFound } from '../../errors.ts';
 import type { Runtime } from '../../runtime.ts';
 import type { Viewer } from '../../services/auth.ts';
@@ -41,6 +42,12 @@ builder.queryField('node', (t) =>
           return Object.assign(await getChannel(ctx.rt, ctx.viewer, rawId), { __typename: 'Channel' });
         case 'Message':
           return Object.assign(await getMessage(ctx.rt, ctx.viewer, rawId), { __typename: 'Message' });
+        case 'Post':
+          return Object.assign(await getPost(ctx.rt, ctx.viewer, rawId), { __typename: 'Post' });
+        case 'Comment': {
+          const { post: _post, ...comment } = await getComment(ctx.rt, ctx.viewer, rawId);
+          return Object.assign(comment, { __typename: 'Comment' });
+        }
         case 'Notification': {
           // Only the recipient's own.
           const notification = await ctx.rt.prisma.notification.findFirst({ where: { id: rawId, userId: ctx.viewer.userId } });

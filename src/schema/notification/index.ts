@@ -51,6 +51,8 @@ export const NotificationRef = builder.prismaNode('Notification', {
     workspace: t.relation('workspace', { nullable: true }),
     channel: t.relation('channel', { nullable: true }),
     message: t.relation('message', { nullable: true, description: 'The newest message it stands for.' }),
+    post: t.relation('post', { nullable: true, description: 'The post it is about (NEW_POST, POST_COMMENT).' }),
+    comment: t.relation('comment', { nullable: true, description: 'The newest comment it stands for (POST_COMMENT).' }),
     deliveries: t.relation('deliveries', { description: 'How it reached (or is to reach) its recipient: in the app, by email, by push.' }),
   }),
 });
