@@ -7,6 +7,7 @@ import './channelEvent/index.ts';
 import './inbox/index.ts';
 import './presence/index.ts';
 import './typing/index.ts';
+import './delivery/index.ts';
 import './node/index.ts';
 
 builder.queryType({});
