@@ -54,8 +54,8 @@ export type UserPayload =
   | { type: 'THREAD_FOLLOWED'; rootId: string; channelId: string }
   /** A notification was stored or collapsed into (see services/notifications.ts). */
   | { type: 'NOTIFICATION'; notificationId: string }
-  /** Some of the user's notifications were marked read. */
-  | { type: 'NOTIFICATIONS_READ' };
+  /** Some of the user's notifications were read or withdrawn: counts changed. */
+  | { type: 'NOTIFICATIONS_CHANGED' };
 
 /** A session (or, with sessionId null, every session of the user) was revoked. */
 export interface RevocationPayload {

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import ece from 'http_ece';
+import * as ece from 'http_ece';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeId } from '../src/schema/ids.ts';
 import { markNotificationsRead, notify, type NotificationDraft } from '../src/services/notifications.ts';

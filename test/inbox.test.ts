@@ -29,7 +29,7 @@ const send = (token: string, channelId: string, text: string) =>
 /** The next inbox entry for a channel after those already seen. */
 function nextFor(sub: LiveSubscription<InboxSubscription>, channelId: string, seen: number) {
   return sub
-    .waitFor((e) => e.inbox.channel.id === channelId && sub.events.indexOf(e) >= seen, `an inbox entry for ${channelId}`)
+    .waitFor((e) => e.inbox.channel?.id === channelId && sub.events.indexOf(e) >= seen, `an inbox entry for ${channelId}`)
     .then((e) => ({ ...e.inbox, index: sub.events.indexOf(e) }));
 }
 
@@ -38,7 +38,7 @@ describe(`inbox: one live stream for the sidebar (${backendName})`, () => {
     const general = await channelWith(server, workspaceId, ann, [bob], { name: 'inbox-general' });
     await send(ann.token, general, 'one unread before subscribing');
     const inbox = subscribe(connect(server, bob.token), InboxDocument, {});
-    const initial = await inbox.waitFor((e) => e.inbox.channel.id === general, 'the initial entry');
+    const initial = await inbox.waitFor((e) => e.inbox.channel?.id === general, 'the initial entry');
     expect(initial.inbox).toMatchObject({ type: 'INITIAL', unreadCount: 1, mentionCount: 0 });
     let seen = inbox.events.length;
 
@@ -77,9 +77,9 @@ describe(`inbox: one live stream for the sidebar (${backendName})`, () => {
     await send(ann.token, general, 'after bob left');
     await send(ann.token, openDirectMessage.id, 'still here');
     await nextFor(inbox, openDirectMessage.id, entry.index + 1);
-    expect(inbox.events.slice(entry.index + 1).some((e) => e.inbox.channel.id === general)).toBe(false);
+    expect(inbox.events.slice(entry.index + 1).some((e) => e.inbox.channel?.id === general)).toBe(false);
     // The own message in general produced no entry of its own.
-    expect(inbox.events.filter((e) => e.inbox.channel.id === general).map((e) => e.inbox.type)).toEqual([
+    expect(inbox.events.filter((e) => e.inbox.channel?.id === general).map((e) => e.inbox.type)).toEqual([
       'INITIAL',
       'UNREAD_CHANGED',
       'UNREAD_CHANGED',
@@ -95,8 +95,8 @@ describe(`inbox: one live stream for the sidebar (${backendName})`, () => {
     const root = await ok(server, SendMessageDocument, { input: { channelId, text: 'bob’s question' } }, bob.token);
     const bobInbox = subscribe(connect(server, bob.token), InboxDocument, {});
     const catInbox = subscribe(connect(server, cat.token), InboxDocument, {});
-    await bobInbox.waitFor((e) => e.inbox.channel.id === channelId, 'bob’s initial entry');
-    await catInbox.waitFor((e) => e.inbox.channel.id === channelId, 'cat’s initial entry');
+    await bobInbox.waitFor((e) => e.inbox.channel?.id === channelId, 'bob’s initial entry');
+    await catInbox.waitFor((e) => e.inbox.channel?.id === channelId, 'cat’s initial entry');
     const forThread = (sub: typeof bobInbox, from: number) =>
       sub
         .waitFor((e) => e.inbox.thread?.id === root.sendMessage.id && sub.events.indexOf(e) >= from, 'a thread entry')

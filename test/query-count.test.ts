@@ -10,8 +10,9 @@ let users: TestUser[];
 let workspaceId: string;
 let channelId: string;
 
-/** Runs `action` and returns how many SQL statements Prisma ran meanwhile. */
+/** Runs `action` and returns how many SQL statements Prisma ran meanwhile (after earlier requests' background work). */
 async function countQueries(action: () => Promise<unknown>): Promise<{ count: number; statements: string[] }> {
+  await server.app.runtime.background.drained();
   const statements: string[] = [];
   const stop = server.app.runtime.db.onQuery((sql) => statements.push(sql));
   try {

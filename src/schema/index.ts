@@ -4,6 +4,7 @@ import './workspace/index.ts';
 import './channel/index.ts';
 import './message/index.ts';
 import './channelEvent/index.ts';
+import './notification/index.ts';
 import './inbox/index.ts';
 import './presence/index.ts';
 import './typing/index.ts';

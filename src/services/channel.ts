@@ -5,6 +5,7 @@ import type { Channel, Membership, Prisma } from '../generated/prisma/client.ts'
 import { displayName } from '../security/text.ts';
 import { requireReadableChannel, requireWorkspaceMember, requireWorkspaceUsers } from './access.ts';
 import type { Viewer } from './auth.ts';
+import { markMessageNotificationsRead } from './notifications.ts';
 import { appendEvents, publishEvents, publishToUsers } from './eventLog.ts';
 import type { Runtime } from '../runtime.ts';
 
@@ -226,5 +227,6 @@ export async function markRead(rt: Runtime, viewer: Viewer, channelId: string, m
     return { membership: await tx.membership.findUniqueOrThrow({ where: key }), payloads };
   });
   await publishEvents(rt, payloads);
+  await markMessageNotificationsRead(rt, viewer.userId, message);
   return membership;
 }

@@ -1,14 +1,20 @@
 import { topics, type ChannelEventPayload, type Listening, type UserPayload } from '../pubsub.ts';
 import type { Viewer } from './auth.ts';
 import { endOnRevocation, EventStream } from './liveStream.ts';
+import { unreadNotificationCount } from './notifications.ts';
 import type { Runtime } from '../runtime.ts';
 
-export type InboxEntryType = 'INITIAL' | 'UNREAD_CHANGED' | 'CHANNEL_ADDED' | 'CHANNEL_REMOVED' | 'THREAD_FOLLOWED';
+export type InboxEntryType = 'INITIAL' | 'UNREAD_CHANGED' | 'CHANNEL_ADDED' | 'CHANNEL_REMOVED' | 'THREAD_FOLLOWED' | 'NOTIFICATIONS_CHANGED';
 
-/** One line of a sidebar: a channel, or a thread the viewer follows, with its badge counts. */
+/**
+ * One line of a sidebar: a channel, or a thread the viewer follows, with its
+ * badge counts; or (NOTIFICATIONS_CHANGED, no channel) the notification badge.
+ */
 export interface InboxEntry {
   type: InboxEntryType;
-  channelId: string;
+  channelId: string | null;
+  /** For NOTIFICATIONS_CHANGED: unread notifications shown in the app. */
+  unreadNotificationCount?: number;
   /** Set when the counts are those of a thread. */
   threadRootId: string | null;
   unreadCount: number;
@@ -22,6 +28,8 @@ interface Counter {
   lastRead: number;
   /** Positions of unread messages that mention the viewer. */
   mentions: Set<number>;
+  /** Positions of unread messages that were deleted: they are not counted. */
+  deleted: Set<number>;
 }
 
 interface ChannelState extends Counter {
@@ -36,6 +44,19 @@ interface ThreadState extends Counter {
 async function unreadMentions(rt: Runtime, userId: string, channelIds: string[]): Promise<Map<string, number[]>> {
   const rows = await rt.prisma.mention.findMany({
     where: { userId, channelId: { in: channelIds }, number: { not: null } },
+    select: { channelId: true, number: true },
+    orderBy: { number: 'desc' },
+    take: 10_000,
+  });
+  const byChannel = new Map<string, number[]>();
+  for (const { channelId, number } of rows) byChannel.set(channelId, [...(byChannel.get(channelId) ?? []), number!]);
+  return byChannel;
+}
+
+/** Positions of deleted top-level messages per channel (newest 10,000), which unread counts leave out. */
+async function deletedMessages(rt: Runtime, channelIds: string[]): Promise<Map<string, number[]>> {
+  const rows = await rt.prisma.message.findMany({
+    where: { channelId: { in: channelIds }, deletedAt: { not: null }, number: { not: null } },
     select: { channelId: true, number: true },
     orderBy: { number: 'desc' },
     take: 10_000,
@@ -61,8 +82,8 @@ export async function streamInbox(rt: Runtime, viewer: Viewer): Promise<AsyncIte
   const fail = (error: Error) => stream.fail(error);
 
   const counts = (state: Counter) => ({
-    unreadCount: Math.max(0, state.latest - state.lastRead),
-    mentionCount: [...state.mentions].filter((n) => n > state.lastRead).length,
+    unreadCount: Math.max(0, state.latest - state.lastRead - [...state.deleted].filter((n) => n > state.lastRead).length),
+    mentionCount: [...state.mentions].filter((n) => n > state.lastRead && !state.deleted.has(n)).length,
   });
   const emit = (type: InboxEntryType, channelId: string, state: Counter, threadRootId: string | null = null) =>
     stream.push({ type, channelId, threadRootId, ...counts(state) });
@@ -75,10 +96,16 @@ export async function streamInbox(rt: Runtime, viewer: Viewer): Promise<AsyncIte
       // Posting marks the list read up to one's own message (see sendMessage).
       if (event.userId === viewer.userId) state.lastRead = Math.max(state.lastRead, position);
       else if (event.mentions.includes(viewer.userId)) state.mentions.add(position);
+    } else if (event.type === 'MESSAGE_EDITED') {
+      // An edit that @-mentions the viewer for the first time.
+      if (position > state.lastRead && event.mentions.includes(viewer.userId)) state.mentions.add(position);
+    } else if (event.type === 'MESSAGE_DELETED') {
+      if (position > state.lastRead) state.deleted.add(position);
     } else {
       state.lastRead = Math.max(state.lastRead, position);
     }
-    for (const n of state.mentions) if (n <= state.lastRead) state.mentions.delete(n);
+    for (const n of state.mentions) if (n <= state.lastRead || state.deleted.has(n)) state.mentions.delete(n);
+    for (const n of state.deleted) if (n <= state.lastRead) state.deleted.delete(n);
     const after = counts(state);
     if (after.unreadCount !== before.unreadCount || after.mentionCount !== before.mentionCount) {
       emit('UNREAD_CHANGED', event.channelId, state, threadRootId);
@@ -89,7 +116,11 @@ export async function streamInbox(rt: Runtime, viewer: Viewer): Promise<AsyncIte
     const state = channels.get(event.channelId);
     if (!state) return;
     if (event.type === 'MEMBER_LEFT' && event.userId === viewer.userId) return void remove(event.channelId);
-    const relevant = event.type === 'MESSAGE_ADDED' || (event.type === 'READ' && event.userId === viewer.userId);
+    const relevant =
+      event.type === 'MESSAGE_ADDED' ||
+      event.type === 'MESSAGE_DELETED' ||
+      event.type === 'MESSAGE_EDITED' ||
+      (event.type === 'READ' && event.userId === viewer.userId);
     if (!relevant) return;
     if (event.threadRootId) {
       const thread = threads.get(event.threadRootId);
@@ -108,12 +139,19 @@ export async function streamInbox(rt: Runtime, viewer: Viewer): Promise<AsyncIte
       take: 1_000,
     });
     const rootIds = rows.map((r) => r.rootId);
-    const mentions = rootIds.length
-      ? await rt.prisma.mention.findMany({
-          where: { userId: viewer.userId, threadRootId: { in: rootIds }, replyNumber: { not: null } },
-          select: { threadRootId: true, replyNumber: true },
-        })
-      : [];
+    const [mentions, deleted] = rootIds.length
+      ? await Promise.all([
+          rt.prisma.mention.findMany({
+            where: { userId: viewer.userId, threadRootId: { in: rootIds }, replyNumber: { not: null } },
+            select: { threadRootId: true, replyNumber: true },
+          }),
+          rt.prisma.message.findMany({
+            where: { threadRootId: { in: rootIds }, deletedAt: { not: null } },
+            select: { threadRootId: true, replyNumber: true },
+            take: 10_000,
+          }),
+        ])
+      : [[], []];
     for (const row of rows) {
       if (!channels.has(row.root.channelId) || threads.has(row.rootId)) continue;
       const state: ThreadState = {
@@ -122,6 +160,9 @@ export async function streamInbox(rt: Runtime, viewer: Viewer): Promise<AsyncIte
         lastRead: row.lastReadReplyNumber,
         mentions: new Set(
           mentions.filter((m) => m.threadRootId === row.rootId && m.replyNumber! > row.lastReadReplyNumber).map((m) => m.replyNumber!),
+        ),
+        deleted: new Set(
+          deleted.filter((d) => d.threadRootId === row.rootId && d.replyNumber! > row.lastReadReplyNumber).map((d) => d.replyNumber!),
         ),
       };
       threads.set(row.rootId, state);
@@ -135,13 +176,14 @@ export async function streamInbox(rt: Runtime, viewer: Viewer): Promise<AsyncIte
     if (fresh.length === 0) return;
     const listenings = new Map(fresh.map((id) => [id, stream.own(rt.pubsub.listen(topics.channel(id), onChannelEvent))] as const));
     await Promise.all([...listenings.values()].map((l) => l.ready));
-    const [memberships, mentions] = await Promise.all([
+    const [memberships, mentions, deleted] = await Promise.all([
       rt.prisma.membership.findMany({
         where: { userId: viewer.userId, channelId: { in: fresh } },
         select: { channelId: true, lastReadNumber: true, channel: { select: { messageCount: true } } },
         orderBy: { channelId: 'asc' },
       }),
       unreadMentions(rt, viewer.userId, fresh),
+      deletedMessages(rt, fresh),
     ]);
     if (stream.closed) return;
     const found = new Set(memberships.map((m) => m.channelId));
@@ -151,6 +193,7 @@ export async function streamInbox(rt: Runtime, viewer: Viewer): Promise<AsyncIte
         latest: m.channel.messageCount,
         lastRead: m.lastReadNumber,
         mentions: new Set((mentions.get(m.channelId) ?? []).filter((n) => n > m.lastReadNumber)),
+        deleted: new Set((deleted.get(m.channelId) ?? []).filter((n) => n > m.lastReadNumber)),
         listening: listenings.get(m.channelId)!,
       };
       channels.set(m.channelId, state);
@@ -167,8 +210,32 @@ export async function streamInbox(rt: Runtime, viewer: Viewer): Promise<AsyncIte
     stream.push({ type: 'CHANNEL_REMOVED', channelId, threadRootId: null, unreadCount: 0, mentionCount: 0 });
   };
 
+  /** The notification badge: recounted when notifications arrive or are read, emitted when it changed. */
+  let notificationCount: number | null = null;
+  let recounting: Promise<void> | null = null;
+  let recountAgain = false;
+  const recountNotifications = (): void => {
+    if (recounting) {
+      recountAgain = true;
+      return;
+    }
+    recounting = (async () => {
+      do {
+        recountAgain = false;
+        const count = await unreadNotificationCount(rt, viewer.userId);
+        if (count !== notificationCount) {
+          notificationCount = count;
+          stream.push({ type: 'NOTIFICATIONS_CHANGED', channelId: null, threadRootId: null, unreadCount: 0, mentionCount: 0, unreadNotificationCount: count });
+        }
+      } while (recountAgain && !stream.closed);
+    })()
+      .catch(fail)
+      .finally(() => (recounting = null));
+  };
+
   const onUserEvent = (event: UserPayload) => {
-    if (event.type === 'CHANNEL_ADDED') follow([event.channelId], 'CHANNEL_ADDED').catch(fail);
+    if (event.type === 'NOTIFICATION' || event.type === 'NOTIFICATIONS_CHANGED') recountNotifications();
+    else if (event.type === 'CHANNEL_ADDED') follow([event.channelId], 'CHANNEL_ADDED').catch(fail);
     else if (event.type === 'CHANNEL_REMOVED') remove(event.channelId);
     else if (event.type === 'THREAD_FOLLOWED') followThreads({ rootId: event.rootId }, 'THREAD_FOLLOWED').catch(fail);
   };
@@ -183,6 +250,8 @@ export async function streamInbox(rt: Runtime, viewer: Viewer): Promise<AsyncIte
       'INITIAL',
     );
     await followThreads({}, 'INITIAL');
+    recountNotifications();
+    await recounting;
   } catch (error) {
     await stream.return();
     throw error;

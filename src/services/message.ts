@@ -8,6 +8,8 @@ import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { connectionLookback, streamChannelEvents } from './channelStream.ts';
 import { appendEvents, publishEvents, publishToUsers } from './eventLog.ts';
+import { notifyMessage } from './messageNotifications.ts';
+import { withdrawNotifications } from './notifications.ts';
 import type { SendQueue } from './sendQueue.ts';
 import type { Runtime } from '../runtime.ts';
 
@@ -50,6 +52,7 @@ export async function sendMessage(rt: Runtime, viewer: Viewer, input: unknown): 
       if (message.threadRootId) {
         await publishToUsers(rt, newFollowers, { type: 'THREAD_FOLLOWED', rootId: message.threadRootId, channelId });
       }
+      rt.background.run('planning the notifications of a message', () => notifyMessage(rt, message, event.mentions));
       return message;
     }
     case 'duplicate':
@@ -117,14 +120,36 @@ export async function editMessage(rt: Runtime, viewer: Viewer, input: unknown): 
   if (message.authorId !== viewer.userId) throw forbidden('Only the author can edit a message.');
   if (message.deletedAt) throw conflict('This message was deleted; it cannot be edited.');
   if (message.text === text) return message;
-  const { updated, payloads } = await rt.prisma.$transaction(async (tx) => {
+  const handles = mentionedHandles(text);
+  const { updated, payloads, added } = await rt.prisma.$transaction(async (tx) => {
     const updated = await tx.message.update({ where: { id: messageId }, data: { text, editedAt: new Date() } });
+    // Members the edit @-mentions for the first time: counted and notified once.
+    const added = handles.length
+      ? await tx.$queryRaw<{ userId: string }[]>`
+          INSERT INTO "Mention" ("messageId", "userId", "channelId", number, "threadRootId", "replyNumber", "createdAt")
+          SELECT ${messageId}::uuid, m."userId", m."channelId", ${message.number}::int, ${message.threadRootId}::uuid, ${message.replyNumber}::int, ${message.createdAt}
+            FROM "Membership" m JOIN "User" u ON u.id = m."userId"
+           WHERE m."channelId" = ${message.channelId}::uuid AND m."userId" <> ${message.authorId}::uuid AND u.handle = ANY (${handles}::text[])
+          ON CONFLICT ("messageId", "userId") DO NOTHING
+          RETURNING "userId"::text AS "userId"`
+      : [];
     const payloads = await appendEvents(tx, message.channelId, [
-      { type: 'MESSAGE_EDITED', messageId, userId: viewer.userId },
+      {
+        type: 'MESSAGE_EDITED',
+        messageId,
+        userId: viewer.userId,
+        number: message.number,
+        threadRootId: message.threadRootId,
+        replyNumber: message.replyNumber,
+        mentions: added.map((row) => row.userId),
+      },
     ]);
-    return { updated, payloads };
+    return { updated, payloads, added: added.map((row) => row.userId) };
   });
   await publishEvents(rt, payloads);
+  if (added.length) {
+    rt.background.run('notifying the mentions an edit added', () => notifyMessage(rt, updated, added, true));
+  }
   return updated;
 }
 
@@ -144,14 +169,25 @@ export async function deleteMessage(rt: Runtime, viewer: Viewer, messageId: stri
     }
   }
   if (message.deletedAt) return message;
-  const { deleted, payloads } = await rt.prisma.$transaction(async (tx) => {
+  const { deleted, payloads, withdrawn } = await rt.prisma.$transaction(async (tx) => {
     const deleted = await tx.message.update({ where: { id: messageId }, data: { text: '', deletedAt: new Date() } });
     const payloads = await appendEvents(tx, message.channelId, [
-      { type: 'MESSAGE_DELETED', messageId, userId: viewer.userId },
+      {
+        type: 'MESSAGE_DELETED',
+        messageId,
+        userId: viewer.userId,
+        number: message.number,
+        threadRootId: message.threadRootId,
+        replyNumber: message.replyNumber,
+      },
     ]);
-    return { deleted, payloads };
+    // A deleted message no longer mentions anyone, and its notifications are withdrawn.
+    await tx.mention.deleteMany({ where: { messageId } });
+    const withdrawn = await withdrawNotifications(tx, { messageId });
+    return { deleted, payloads, withdrawn };
   });
   await publishEvents(rt, payloads);
+  await publishToUsers(rt, withdrawn, { type: 'NOTIFICATIONS_CHANGED' });
   return deleted;
 }
 

@@ -1,7 +1,11 @@
-import type { Notification } from '../generated/prisma/client.ts';
+import type { Notification, Prisma } from '../generated/prisma/client.ts';
 import type { DeliveryChannel, NotificationType } from '../generated/prisma/enums.ts';
+import { badInput } from '../errors.ts';
+import { topics, type UserPayload } from '../pubsub.ts';
 import type { Runtime } from '../runtime.ts';
-import { publishToUsers } from './eventLog.ts';
+import type { Viewer } from './auth.ts';
+import { publishToUsers, type Tx } from './eventLog.ts';
+import { streamForViewer } from './liveStream.ts';
 
 /*
  * Notifications: stored per recipient, shown in the app (list, count,
@@ -131,7 +135,7 @@ export async function notify(rt: Runtime, drafts: readonly NotificationDraft[]):
  */
 async function record(rt: Runtime, draft: NotificationDraft, inApp: boolean, away: DeliveryChannel[]): Promise<Recorded | null> {
   return rt.prisma.$transaction(async (tx) => {
-    await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`notification:${draft.userId}:${draft.groupKey}`}, 0))`;
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`notification:${draft.userId}:${draft.groupKey}`}, 0))`;
     const existing = await tx.notification.findFirst({
       where: { userId: draft.userId, groupKey: draft.groupKey },
       orderBy: { updatedAt: 'desc' },
@@ -192,17 +196,95 @@ export function unreadNotificationCount(rt: Runtime, userId: string): Promise<nu
  * Ids of other people's notifications change nothing. Returns how many
  * changed, and tells the user's open apps the new count.
  */
-export async function markNotificationsRead(rt: Runtime, userId: string, target: { ids?: string[] | null; all?: boolean | null }): Promise<number> {
+export function markNotificationsRead(rt: Runtime, userId: string, target: { ids?: string[] | null; all?: boolean | null }): Promise<number> {
+  return markRead(rt, userId, target.all ? {} : { id: { in: target.ids ?? [] } });
+}
+
+/**
+ * Reading a channel (or a thread) up to a message reads the notifications of
+ * the messages up to it there: mentions, direct messages, thread replies.
+ */
+export function markMessageNotificationsRead(
+  rt: Runtime,
+  userId: string,
+  upTo: { channelId: string; number: number | null; threadRootId: string | null; replyNumber: number | null },
+): Promise<number> {
+  const message = upTo.threadRootId
+    ? { threadRootId: upTo.threadRootId, replyNumber: { lte: upTo.replyNumber ?? 0 } }
+    : { threadRootId: null, number: { lte: upTo.number ?? 0 } };
+  return markRead(rt, userId, { channelId: upTo.channelId, message });
+}
+
+async function markRead(rt: Runtime, userId: string, where: Prisma.NotificationWhereInput): Promise<number> {
   const now = new Date();
-  const where = target.all ? { userId, readAt: null } : { userId, readAt: null, id: { in: target.ids ?? [] } };
-  const { count } = await rt.prisma.notification.updateMany({ where, data: { readAt: now } });
+  const { count } = await rt.prisma.notification.updateMany({ where: { ...where, userId, readAt: null }, data: { readAt: now } });
   if (count > 0) {
     // Reading cancels what was still waiting to go out by email or push.
     await rt.prisma.notificationDelivery.updateMany({
       where: { status: 'PENDING', channel: { not: 'IN_APP' }, notification: { userId, readAt: now } },
       data: { status: 'CANCELLED', updatedAt: now },
     });
-    await publishToUsers(rt, [userId], { type: 'NOTIFICATIONS_READ' });
+    await publishToUsers(rt, [userId], { type: 'NOTIFICATIONS_CHANGED' });
   }
   return count;
+}
+
+/** Changes some of a user's preferences (unset fields keep their value); returns all of them. */
+export async function updateNotificationPreferences(
+  rt: Runtime,
+  userId: string,
+  changes: readonly { type: NotificationType; inApp?: boolean | null; email?: boolean | null; push?: boolean | null }[],
+): Promise<Record<NotificationType, Preference>> {
+  const types = new Set<NotificationType>();
+  for (const change of changes) {
+    if (types.has(change.type)) throw badInput(`${change.type} is listed twice.`, 'input');
+    types.add(change.type);
+  }
+  const current = (await preferencesOf(rt, [userId])).get(userId)!;
+  await rt.prisma.$transaction(
+    changes.map(({ type, inApp, email, push }) => {
+      const next = {
+        inApp: inApp ?? current[type].inApp,
+        email: email ?? current[type].email,
+        push: push ?? current[type].push,
+      };
+      current[type] = next;
+      return rt.prisma.notificationPreference.upsert({
+        where: { userId_type: { userId, type } },
+        create: { userId, type, ...next },
+        update: next,
+      });
+    }),
+  );
+  return current;
+}
+
+/**
+ * The viewer's notifications as they are stored and shown in the app (new,
+ * or collapsed into): NOTIFICATION payloads of their user topic, until their
+ * session is revoked.
+ */
+export function streamNotifications(rt: Runtime, viewer: Viewer): Promise<AsyncIterableIterator<UserPayload>> {
+  return streamForViewer(rt, viewer, topics.user(viewer.userId), {
+    filter: (payload) => payload.type === 'NOTIFICATION',
+    authorize: async () => {},
+  });
+}
+
+/**
+ * Withdraws the notifications whose newest subject is `subject` (a deleted
+ * message, post or comment), inside the deleting transaction: one that stands
+ * for that subject alone is deleted, a collapsed one counts one less. Returns
+ * the recipients, whose counts changed.
+ */
+export async function withdrawNotifications(
+  tx: Tx,
+  subject: { messageId: string } | { postId: string } | { commentId: string },
+): Promise<string[]> {
+  const affected = await tx.notification.findMany({ where: subject, select: { id: true, userId: true, count: true } });
+  const single = affected.filter((n) => n.count <= 1).map((n) => n.id);
+  const collapsed = affected.filter((n) => n.count > 1).map((n) => n.id);
+  if (single.length) await tx.notification.deleteMany({ where: { id: { in: single } } });
+  if (collapsed.length) await tx.notification.updateMany({ where: { id: { in: collapsed } }, data: { count: { decrement: 1 } } });
+  return [...new Set(affected.map((n) => n.userId))];
 }

@@ -2,12 +2,13 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import { forbidden, notFound, parseInput } from '../errors.ts';
 import type { Webhook } from '../generated/prisma/client.ts';
+import { ChannelEventType, NotificationType } from '../generated/prisma/enums.ts';
 import type { JobQueue } from '../jobs.ts';
 import type { ChannelEventPayload } from '../pubsub.ts';
 import type { Runtime } from '../runtime.ts';
 import { requireWorkspaceMember } from './access.ts';
 import type { Viewer } from './auth.ts';
-import { NOTIFICATION_TYPES, type Recorded } from './notifications.ts';
+import type { Recorded } from './notifications.ts';
 
 /*
  * Outgoing webhooks: a workspace's admins name the events they want (channel
@@ -16,20 +17,8 @@ import { NOTIFICATION_TYPES, type Recorded } from './notifications.ts';
  * that committed it, through the job queue (retried with backoff).
  */
 
-export const CHANNEL_EVENT_TYPES = [
-  'MESSAGE_ADDED',
-  'MESSAGE_EDITED',
-  'MESSAGE_DELETED',
-  'REACTION_ADDED',
-  'REACTION_REMOVED',
-  'MEMBER_JOINED',
-  'MEMBER_LEFT',
-  'READ',
-  'CHANNEL_UPDATED',
-] as const;
-
-/** Every event name a webhook may subscribe to. */
-export const WEBHOOK_EVENTS: readonly string[] = [...CHANNEL_EVENT_TYPES, ...NOTIFICATION_TYPES];
+/** Every event name a webhook may subscribe to: the channel event types and the notification types. */
+export const WEBHOOK_EVENTS: readonly string[] = [...Object.values(ChannelEventType), ...Object.values(NotificationType)];
 
 const createSchema = z.object({
   workspaceId: z.string(),

@@ -40,8 +40,32 @@ const readPositions = (ctx: Context) =>
     return keys.map((key) => found.get(key) ?? null);
   });
 
-/** Unread top-level messages, O(1): the channel's counter minus the member's read position. */
-const unread = (messageCount: number, lastReadNumber: number) => Math.max(0, messageCount - lastReadNumber);
+/**
+ * Deleted top-level messages after a read position (`<channelId>:<lastReadNumber>`),
+ * which unread counts leave out: one statement per batch, over the index of
+ * each channel's deleted messages.
+ */
+const deletedAfter = (ctx: Context) =>
+  ctx.batch.loader<string, number>('deletedAfter', async (keys) => {
+    const pairs = keys.map((key) => key.split(':') as [string, string]);
+    const rows = await ctx.rt.prisma.$queryRaw<{ key: string; deleted: number }[]>`
+      SELECT p.channel_id::text || ':' || p.after AS key, count(m.id)::int AS deleted
+        FROM unnest(${pairs.map(([c]) => c)}::uuid[], ${pairs.map(([, n]) => Number(n))}::int[]) AS p(channel_id, after)
+        JOIN "Message" m ON m."channelId" = p.channel_id AND m."deletedAt" IS NOT NULL AND m.number > p.after
+       GROUP BY p.channel_id, p.after`;
+    const found = new Map(rows.map((row) => [row.key, row.deleted]));
+    return keys.map((key) => found.get(key) ?? 0);
+  });
+
+/**
+ * Unread top-level messages: the channel's counter minus the member's read
+ * position, less the messages deleted since.
+ */
+const unread = async (ctx: Context, channelId: string, messageCount: number, lastReadNumber: number) => {
+  if (messageCount <= lastReadNumber) return 0;
+  const deleted = await deletedAfter(ctx).load(`${channelId}:${lastReadNumber}`);
+  return Math.max(0, messageCount - lastReadNumber - deleted);
+};
 
 export const MembershipRef = builder.prismaObject('Membership', {
   fields: (t) => ({
@@ -51,8 +75,8 @@ export const MembershipRef = builder.prismaObject('Membership', {
     notify: t.expose('notify', { type: NotifyLevelRef }),
     joinedAt: t.expose('joinedAt', { type: 'DateTime' }),
     unreadCount: t.int({
-      select: { lastReadNumber: true, channel: { select: { messageCount: true } } },
-      resolve: (m) => unread(m.channel.messageCount, m.lastReadNumber),
+      select: { lastReadNumber: true, channelId: true, channel: { select: { messageCount: true } } },
+      resolve: (m, _args, ctx) => unread(ctx, m.channelId, m.channel.messageCount, m.lastReadNumber),
     }),
     mentionCount: t.int({
       description: 'Unread top-level messages that @-mention this member.',
@@ -89,7 +113,7 @@ export const ChannelRef = builder.prismaNode('Channel', {
         const viewer = ctx.viewer;
         if (!viewer) return 0;
         const lastRead = await readPositions(ctx).load(`${channel.id}:${viewer.userId}`);
-        return lastRead === null ? 0 : unread(channel.messageCount, lastRead);
+        return lastRead === null ? 0 : unread(ctx, channel.id, channel.messageCount, lastRead);
       },
     }),
     myMembership: t.field({

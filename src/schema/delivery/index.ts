@@ -7,8 +7,9 @@ import { decodeId, encodeGlobalID, parseId } from '../ids.ts';
 import { WorkspaceRef } from '../workspace/index.ts';
 
 /*
- * How notifications leave Parley: Web Push subscriptions, outgoing webhooks,
- * and each notification's deliveries (services/delivery.ts sends them).
+ * How notifications leave Parley: Web Push subscriptions and outgoing
+ * webhooks (services/delivery.ts and services/webhooks.ts send them).
+ * Notification.deliveries lives with the Notification type.
  */
 
 /** The database id behind a global ID of a type that is not a Node (no node(id) lookup). */
@@ -17,22 +18,6 @@ function parseOwnId(typename: 'PushSubscription' | 'Webhook', id: string): strin
   if (decoded.typename !== typename) throw notFound(typename === 'Webhook' ? 'Webhook' : 'Push subscription');
   return decoded.id;
 }
-
-const DeliveryChannelRef = builder.enumType('DeliveryChannel', { values: ['IN_APP', 'EMAIL', 'PUSH'] as const });
-const DeliveryStatusRef = builder.enumType('DeliveryStatus', { values: ['PENDING', 'SENT', 'FAILED', 'CANCELLED'] as const });
-
-/** For `Notification.deliveries` (the Notification type lives in schema/notification). */
-export const DeliveryRef = builder.prismaObject('NotificationDelivery', {
-  name: 'Delivery',
-  description: 'One way a notification reaches its person. EMAIL and PUSH wait NOTIFICATION_DELAY_MS for people who are away.',
-  fields: (t) => ({
-    channel: t.expose('channel', { type: DeliveryChannelRef }),
-    status: t.expose('status', { type: DeliveryStatusRef }),
-    attempts: t.exposeInt('attempts'),
-    lastError: t.exposeString('lastError', { nullable: true, description: 'Why the last attempt failed, or why it was not sent.' }),
-    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
-  }),
-});
 
 const PushSubscriptionRef = builder.prismaObject('PushSubscription', {
   fields: (t) => ({

@@ -15,6 +15,10 @@ const InboxEventTypeRef = builder.enumType('InboxEventType', {
     THREAD_FOLLOWED: {
       description: 'You now follow a thread: you replied in it, started it and got a reply, or were mentioned in it.',
     },
+    NOTIFICATIONS_CHANGED: {
+      description:
+        'Your unread notification count (`unreadNotificationCount`) changed; sent once when the subscription starts, too. No channel.',
+    },
   } as const,
 });
 
@@ -24,7 +28,9 @@ const InboxEventRef = builder.objectRef<InboxEntry>('InboxEvent').implement({
     type: t.field({ type: InboxEventTypeRef, resolve: (entry) => entry.type }),
     channel: t.field({
       type: ChannelRef,
-      resolve: (entry, _args, ctx) => ctx.rt.prisma.channel.findUniqueOrThrow({ where: { id: entry.channelId } }),
+      nullable: true,
+      description: 'The channel the counts are of; null for NOTIFICATIONS_CHANGED.',
+      resolve: (entry, _args, ctx) => (entry.channelId ? ctx.rt.prisma.channel.findUniqueOrThrow({ where: { id: entry.channelId } }) : null),
     }),
     thread: t.field({
       type: MessageRef,
@@ -36,6 +42,11 @@ const InboxEventRef = builder.objectRef<InboxEntry>('InboxEvent').implement({
       description: 'Messages after your read position: top-level ones for a channel, replies for a thread.',
     }),
     mentionCount: t.exposeInt('mentionCount', { description: 'Of those, the ones that @-mention you.' }),
+    unreadNotificationCount: t.int({
+      nullable: true,
+      description: 'For NOTIFICATIONS_CHANGED: your unread notifications (as unreadNotificationCount answers).',
+      resolve: (entry) => entry.unreadNotificationCount ?? null,
+    }),
   }),
 });
 

@@ -41,6 +41,12 @@ builder.queryField('node', (t) =>
           return Object.assign(await getChannel(ctx.rt, ctx.viewer, rawId), { __typename: 'Channel' });
         case 'Message':
           return Object.assign(await getMessage(ctx.rt, ctx.viewer, rawId), { __typename: 'Message' });
+        case 'Notification': {
+          // Only the recipient's own.
+          const notification = await ctx.rt.prisma.notification.findFirst({ where: { id: rawId, userId: ctx.viewer.userId } });
+          if (!notification) throw notFound('Notification');
+          return Object.assign(notification, { __typename: 'Notification' });
+        }
         default:
           throw notFound('Node');
       }

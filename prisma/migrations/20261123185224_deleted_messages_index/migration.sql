@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "Message_channelId_deletedAt_idx" ON "Message"("channelId", "deletedAt");
