@@ -205,7 +205,8 @@ describe(`webhooks (${backendName})`, () => {
     expect(webhook.events).toEqual(['MESSAGE_ADDED', 'MENTION']);
     const list = await post(server, 'query ($id: ID!) { workspace(id: $id) { webhooks { id } } }', { id: workspaceId }, { token: ann.token });
     expect(list.body.data).toEqual({ workspace: { webhooks: [{ id: webhook.id }] } });
-    expectRefusal(await post(server, 'query ($id: ID!) { workspace(id: $id) { webhooks { id } } }', { id: workspaceId }, { token: bob.token }), 'FORBIDDEN');
+    const asMember = await post(server, 'query ($id: ID!) { workspace(id: $id) { webhooks { id } } }', { id: workspaceId }, { token: bob.token });
+    expect(asMember.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
 
     const secretChannel = await channelWith(server, workspaceId, ann, [bob], { private: true });
     await sendText(server, ann.token, secretChannel, 'not for webhooks');
