@@ -7,6 +7,8 @@ import { Metrics } from './metrics.ts';
 import { LocalPubSub, RedisPubSub } from './pubsub.ts';
 import { openRedis } from './redis.ts';
 import { Background } from './background.ts';
+import { openJobs } from './jobs.ts';
+import { createDeliveryState, deliveryQueues } from './services/delivery.ts';
 import { limitBody } from './security/http.ts';
 import { RateLimits } from './security/rateLimits.ts';
 import type { Runtime } from './runtime.ts';
@@ -79,6 +81,9 @@ export function createParley(config: Config, options: ParleyOptions = {}): App {
     // Sends already queued are written (and answered) before the database closes.
     disposers.push(() => sends.drained());
     const background = new Background(log);
+    const jobs = await openJobs(config, db, log);
+    // After everything that adds jobs (requests, background work) has stopped; before the database closes.
+    disposers.push(() => jobs.stop());
     metrics.watchPool(() => db.poolStats());
     // Closed after everything that uses them (presence releases its users through it on the way out).
     const redis = config.redisUrl ? await openRedis({ ...config, redisUrl: config.redisUrl }, log) : null;
@@ -109,7 +114,8 @@ export function createParley(config: Config, options: ParleyOptions = {}): App {
       log,
       onRefusal: (limit) => metrics.rateLimited.inc({ limit }),
     });
-    const rt: Runtime = { config, log, metrics, db, prisma: db.prisma, redis, pubsub, tokens: new Tokens(config), presence, typing, limits, sends, background };
+    const rt: Runtime = { config, log, metrics, db, prisma: db.prisma, redis, pubsub, tokens: new Tokens(config), presence, typing, limits, sends, background, jobs, delivery: createDeliveryState(config) };
+    await jobs.work(rt, deliveryQueues);
     const revocations = watchRevocations(rt);
     disposers.push(() => revocations.close());
     await revocations.ready;

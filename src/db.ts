@@ -21,6 +21,14 @@ export interface Database {
    * inside one. Unqualified names resolve in the configured schema.
    */
   sql<Row>(text: string, params?: unknown[]): Promise<Row[]>;
+  /**
+   * Runs SQL for a library that brings its own (the job queue): with no
+   * parameters the text may hold several statements (one implicit
+   * transaction, or its own BEGIN … COMMIT); the last one's rows are returned.
+   */
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  /** Whether this is the embedded database (PGlite, one connection). */
+  readonly embedded: boolean;
   /** How many statements the database runs at once for this app: the pool size (1 on PGlite). */
   readonly connections: number;
   /** Calls `listener` with every SQL statement run (Prisma's and {@link sql}'s); returns an unsubscribe. */
@@ -155,6 +163,22 @@ async function openPostgres(url: string, timeouts: PostgresTimeouts, options: Da
       emit(text);
       return (await pool.query(text, params)).rows as Row[];
     },
+    executeSql: async (text, values) => {
+      emit(text);
+      if (values?.length) return pool.query(text, values);
+      const client = await pool.connect();
+      try {
+        const result = (await client.query(text)) as pg.QueryResult | pg.QueryResult[];
+        return Array.isArray(result) ? (result.at(-1) ?? { rows: [] }) : result;
+      } catch (error) {
+        // A script that failed after its BEGIN leaves the session in an aborted transaction.
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    embedded: false,
     connections: POOL_SIZE,
     onQuery,
     ping: async () => {
@@ -181,6 +205,19 @@ async function openEmbedded(dir: string, log?: (line: string) => void): Promise<
       emit(text);
       return (await pglite.query<Row>(text, params)).rows;
     },
+    executeSql: async (text, values) => {
+      emit(text);
+      if (values?.length) return pglite.query(text, values);
+      // PGlite's query() takes one statement; exec() runs a script in one round trip.
+      try {
+        return (await pglite.exec(text)).at(-1) ?? { rows: [] };
+      } catch (error) {
+        // A script that failed after its BEGIN leaves the session in an aborted transaction.
+        if (pglite.isInTransaction()) await pglite.exec('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    },
+    embedded: true,
     connections: 1,
     onQuery,
     ping: async () => {

@@ -1,6 +1,8 @@
 import type { Background } from './background.ts';
 import type { Config } from './config.ts';
 import type { Database, PrismaClient } from './db.ts';
+import type { Jobs } from './jobs.ts';
+import type { DeliveryState } from './services/delivery.ts';
 import type { Log } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { PubSub } from './pubsub.ts';
@@ -35,4 +37,8 @@ export interface Runtime {
   readonly sends: SendQueue;
   /** Work requests start and do not wait for; stop() waits for it. */
   readonly background: Background;
+  /** The durable job queue (pg-boss in the app's database): email, push and webhooks. */
+  readonly jobs: Jobs;
+  /** Web Push keys and webhook lookups (see services/delivery.ts). */
+  readonly delivery: DeliveryState;
 }

@@ -10,6 +10,7 @@ import './presence/index.ts';
 import './typing/index.ts';
 import './follow/index.ts';
 import './post/index.ts';
+import './delivery/index.ts';
 import './node/index.ts';
 
 builder.queryType({});

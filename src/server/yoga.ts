@@ -7,6 +7,7 @@ import { documentPlugins } from '../security/documents.ts';
 import { corsOptions } from '../security/http.ts';
 import { maskError, useInputErrorCodes } from './errors.ts';
 import { useMetrics } from './metrics.ts';
+import { useUnsubscribe } from './unsubscribe.ts';
 
 /** What the WebSocket side hands to Yoga's context factory besides the request. */
 export interface SocketContext {
@@ -40,6 +41,7 @@ export function createYogaServer(rt: Runtime, lifecycle: { draining(): boolean }
       ...documentPlugins(rt.config),
       // After useInputErrorCodes: it counts the codes clients get.
       useMetrics(rt.metrics),
+      useUnsubscribe(rt),
       useReadinessCheck({
         endpoint: '/readyz',
         check: async ({ fetchAPI }) => {

@@ -3,6 +3,7 @@ import type { ChannelEventType } from '../generated/prisma/enums.ts';
 import { topics, type ChannelEventPayload, type UserPayload } from '../pubsub.ts';
 import type { Runtime } from '../runtime.ts';
 import { primeOncePerEvent } from './eventRows.ts';
+import { channelEventWebhooks } from './webhooks.ts';
 
 /*
  * The channel event log: every change to a channel gets the channel's next
@@ -109,6 +110,8 @@ export async function publishEvents(rt: Runtime, payloads: ChannelEventPayload[]
       rt.log('error', `publish of ${payload.type} #${payload.seq} on channel ${payload.channelId} failed`, error);
     }
   }
+  // Outgoing webhooks, off the request's path: this instance committed the events, so it sends them once.
+  if (payloads.length) rt.background.run('channel event webhooks', () => channelEventWebhooks(rt, payloads));
 }
 
 /**

@@ -82,6 +82,13 @@ export function setAwayScheduler(scheduler: AwayScheduler): void {
   scheduleAway = scheduler;
 }
 
+/** Told of every notification notify() records (outgoing webhooks); set by the delivery module. */
+export type RecordedObserver = (rt: Runtime, recorded: Recorded[]) => void;
+let observeRecorded: RecordedObserver | null = null;
+export function setRecordedObserver(observer: RecordedObserver): void {
+  observeRecorded = observer;
+}
+
 /**
  * Records the drafts' notifications, after the write that caused them has
  * committed: drops a person's own actions and types they turned off, collapses
@@ -115,6 +122,7 @@ export async function notify(rt: Runtime, drafts: readonly NotificationDraft[]):
   for (const { notification } of recorded) {
     if (notification.inApp) await publishToUsers(rt, [notification.userId], { type: 'NOTIFICATION', notificationId: notification.id });
   }
+  if (recorded.length && observeRecorded) observeRecorded(rt, recorded);
   const waiting = recorded.filter((r) => r.away.length > 0);
   if (waiting.length && scheduleAway) await scheduleAway(rt, waiting);
   return recorded;

@@ -92,6 +92,7 @@ afterAll(async () => {
     const client = new pg.Client({ connectionString: sharedServices.databaseUrl });
     await client.connect();
     await client.query(`DROP SCHEMA IF EXISTS "${testSchema}" CASCADE`);
+    await client.query(`DROP SCHEMA IF EXISTS "${testSchema}_jobs" CASCADE`);
     await client.end();
   }
 });
