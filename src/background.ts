@@ -1,4 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Log } from './log.ts';
+
+/** Set while background work runs: its database statements are not a request's (see Database.onQuery). */
+export const backgroundWork = new AsyncLocalStorage<true>();
 
 /**
  * Work a request starts but does not wait for (planning notifications after
@@ -13,7 +17,8 @@ export class Background {
 
   /** Runs `task` now, without the caller waiting; `what` names it in the log if it fails. */
   run(what: string, task: () => Promise<unknown>): void {
-    const done: Promise<void> = task()
+    const done: Promise<void> = backgroundWork
+      .run(true, task)
       .then(() => undefined)
       .catch((error: unknown) => this.log('error', `${what} failed`, error))
       .finally(() => this.running.delete(done));

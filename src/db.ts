@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { backgroundWork } from './background.ts';
 import type { Config } from './config.ts';
 import { PrismaClient } from './generated/prisma/client.ts';
 import type { PoolStats } from './metrics.ts';
@@ -107,11 +108,13 @@ const POOL_SIZE = 10;
 
 /**
  * Fans Prisma's query events and the fast path's statements out to listeners
- * (tests count queries on hot paths).
+ * (tests count queries on hot paths). Statements of background work (see
+ * src/background.ts) and of the job queue are not a request's and are left out.
  */
 function queryListeners(client: PrismaClient<'query'>) {
   const listeners = new Set<(sql: string) => void>();
   const emit = (sql: string) => {
+    if (listeners.size === 0 || backgroundWork.getStore()) return;
     for (const listener of listeners) listener(sql);
   };
   client.$on('query', (event) => emit(event.query));
@@ -164,7 +167,6 @@ async function openPostgres(url: string, timeouts: PostgresTimeouts, options: Da
       return (await pool.query(text, params)).rows as Row[];
     },
     executeSql: async (text, values) => {
-      emit(text);
       if (values?.length) return pool.query(text, values);
       const client = await pool.connect();
       try {
@@ -206,7 +208,6 @@ async function openEmbedded(dir: string, log?: (line: string) => void): Promise<
       return (await pglite.query<Row>(text, params)).rows;
     },
     executeSql: async (text, values) => {
-      emit(text);
       if (values?.length) return pglite.query(text, values);
       // PGlite's query() takes one statement; exec() runs a script in one round trip.
       try {

@@ -1,5 +1,6 @@
 import PgBoss from 'pg-boss';
 import type { Config } from './config.ts';
+import { backgroundWork } from './background.ts';
 import { parseDatabaseUrl, type Database } from './db.ts';
 import type { Log } from './log.ts';
 import type { Runtime } from './runtime.ts';
@@ -86,7 +87,7 @@ export class Jobs {
       const id = await this.boss.work<object>(queue.name, { pollingIntervalSeconds: POLLING_INTERVAL_SECONDS, batchSize: 1 }, async ([job]) => {
         if (!job) return;
         try {
-          await queue.run(rt, job.data);
+          await backgroundWork.run(true, () => queue.run(rt, job.data));
         } catch (error) {
           this.log('warn', `job ${queue.name} ${job.id} failed; pg-boss retries it with backoff`, error);
           throw error;
@@ -96,12 +97,21 @@ export class Jobs {
     }
   }
 
-  /** Another instance may create the same queue at the same moment. */
+  /**
+   * Another instance may create the same queue at the same moment: its DDL
+   * can then fail here (or deadlock with ours), so a failure is retried until
+   * the queue exists.
+   */
   private async createQueue(options: PgBoss.Queue): Promise<void> {
-    try {
-      await this.boss.createQueue(options.name, options);
-    } catch (error) {
-      if (!(await this.boss.getQueue(options.name))) throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.boss.createQueue(options.name, options);
+        return;
+      } catch (error) {
+        if (await this.boss.getQueue(options.name)) return;
+        if (attempt >= 5) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 100));
+      }
     }
   }
 
