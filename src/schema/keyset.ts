@@ -78,3 +78,17 @@ export async function keysetPage<T>(
 
 /** A Prisma comparison filter `{ lt: value }` or `{ gt: value }`. */
 export const compare = <V>(cmp: 'lt' | 'gt', value: V) => (cmp === 'lt' ? { lt: value } : { gt: value });
+
+/**
+ * The `where` part that seeks past a position: rows after it in (createdAt,
+ * `idField`) order, or nothing on the first page.
+ */
+export const seekPast = <K extends string>(seek: Seek['seek'], idField: K) =>
+  seek
+    ? {
+        OR: [
+          { createdAt: compare(seek.cmp, seek.at.createdAt) },
+          { createdAt: seek.at.createdAt, ...({ [idField]: compare(seek.cmp, seek.at.id) } as Record<K, { lt: string } | { gt: string }>) },
+        ],
+      }
+    : {};

@@ -40,6 +40,13 @@ interface ThreadState extends Counter {
   channelId: string;
 }
 
+/** Message positions grouped by channel. */
+function byChannel(rows: { channelId: string; number: number | null }[]): Map<string, number[]> {
+  const grouped = new Map<string, number[]>();
+  for (const { channelId, number } of rows) grouped.set(channelId, [...(grouped.get(channelId) ?? []), number!]);
+  return grouped;
+}
+
 /** Unread mentions per channel: mentions past each membership's read position. */
 async function unreadMentions(rt: Runtime, userId: string, channelIds: string[]): Promise<Map<string, number[]>> {
   const rows = await rt.prisma.mention.findMany({
@@ -48,9 +55,7 @@ async function unreadMentions(rt: Runtime, userId: string, channelIds: string[])
     orderBy: { number: 'desc' },
     take: 10_000,
   });
-  const byChannel = new Map<string, number[]>();
-  for (const { channelId, number } of rows) byChannel.set(channelId, [...(byChannel.get(channelId) ?? []), number!]);
-  return byChannel;
+  return byChannel(rows);
 }
 
 /** Positions of deleted top-level messages per channel (newest 10,000), which unread counts leave out. */
@@ -61,9 +66,7 @@ async function deletedMessages(rt: Runtime, channelIds: string[]): Promise<Map<s
     orderBy: { number: 'desc' },
     take: 10_000,
   });
-  const byChannel = new Map<string, number[]>();
-  for (const { channelId, number } of rows) byChannel.set(channelId, [...(byChannel.get(channelId) ?? []), number!]);
-  return byChannel;
+  return byChannel(rows);
 }
 
 /**

@@ -5,7 +5,7 @@ import { requireViewer, type Context } from '../../context.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import { follow, followCounts, unfollow, visibleUsersWhere } from '../../services/follow.ts';
 import { parseId } from '../ids.ts';
-import { compare, keysetPage, type PageArgs } from '../keyset.ts';
+import { keysetPage, seekPast, type PageArgs } from '../keyset.ts';
 import { UserRef } from '../user/index.ts';
 
 /** The user fields a page's `edges.node` selects, as a Prisma include for the other side of a follow. */
@@ -31,12 +31,7 @@ async function followPage(ctx: Context, info: GraphQLResolveInfo, user: User, si
           where: {
             followeeId: user.id,
             follower: visible,
-            ...(seek && {
-              OR: [
-                { createdAt: compare(seek.cmp, seek.at.createdAt) },
-                { createdAt: seek.at.createdAt, followerId: compare(seek.cmp, seek.at.id) },
-              ],
-            }),
+            ...seekPast(seek, 'followerId'),
           },
           orderBy: [{ createdAt: sort }, { followerId: sort }],
           take,
@@ -55,12 +50,7 @@ async function followPage(ctx: Context, info: GraphQLResolveInfo, user: User, si
         where: {
           followerId: user.id,
           followee: visible,
-          ...(seek && {
-            OR: [
-              { createdAt: compare(seek.cmp, seek.at.createdAt) },
-              { createdAt: seek.at.createdAt, followeeId: compare(seek.cmp, seek.at.id) },
-            ],
-          }),
+          ...seekPast(seek, 'followeeId'),
         },
         orderBy: [{ createdAt: sort }, { followeeId: sort }],
         take,

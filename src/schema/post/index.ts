@@ -10,7 +10,7 @@ import {
   getPost,
 } from '../../services/post.ts';
 import { parseId } from '../ids.ts';
-import { compare, keysetPage } from '../keyset.ts';
+import { keysetPage, seekPast } from '../keyset.ts';
 import { WorkspaceRef } from '../workspace/index.ts';
 
 const TEXT = '1 to 100,000 characters, not only white space.';
@@ -59,12 +59,7 @@ builder.prismaObjectField(PostRef, 'comments', (t) =>
               where: {
                 postId: post.id,
                 deletedAt: null,
-                ...(seek && {
-                  OR: [
-                    { createdAt: compare(seek.cmp, seek.at.createdAt) },
-                    { createdAt: seek.at.createdAt, id: compare(seek.cmp, seek.at.id) },
-                  ],
-                }),
+                ...seekPast(seek, 'id'),
               },
               orderBy: [{ createdAt: sort }, { id: sort }],
               take,
@@ -95,12 +90,7 @@ builder.prismaObjectField(WorkspaceRef, 'feed', (t) =>
               where: {
                 workspaceId: workspace.id,
                 deletedAt: null,
-                ...(seek && {
-                  OR: [
-                    { createdAt: compare(seek.cmp, seek.at.createdAt) },
-                    { createdAt: seek.at.createdAt, id: compare(seek.cmp, seek.at.id) },
-                  ],
-                }),
+                ...seekPast(seek, 'id'),
               },
               orderBy: [{ createdAt: sort }, { id: sort }],
               take,
