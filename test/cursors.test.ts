@@ -1,6 +1,6 @@
 import { encodeBase64 } from '@pothos/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ChannelEventsDocument, ChannelMessagesDocument, MessageRepliesDocument, WorkspaceDocument } from '../client/generated/graphql.ts';
+import { ChannelEventsDocument, ChannelMessagesDocument, MessageRepliesDocument, NotificationsDocument, WorkspaceDocument } from '../client/generated/graphql.ts';
 import { connect, ok, refused, subscribe } from './support/client.ts';
 import { backendName, startServer, type TestServer } from './support/server.ts';
 import { channelWith, sendText, signUpUser, workspaceWith, type TestUser } from './support/world.ts';
@@ -59,6 +59,13 @@ describe(`cursors (${backendName})`, () => {
     const error = await refused(server, 'BAD_USER_INPUT', ChannelMessagesDocument, { id: channelId, first: 5, after: otherCursor }, ann.token);
     expect(error.message).toMatch(/another list/);
     await refused(server, 'BAD_USER_INPUT', MessageRepliesDocument, { id: rootId, first: 5, before: otherCursor }, ann.token);
+  });
+
+  it('refuses a message cursor on lists keyed by id (loaded with their parent), as the fuzz test once found', async () => {
+    const error = await refused(server, 'BAD_USER_INPUT', WorkspaceDocument, { id: workspaceId, first: 5, after: messageCursor }, ann.token);
+    expect(error.message).toMatch(/another list/);
+    // Root lists too.
+    await refused(server, 'BAD_USER_INPUT', NotificationsDocument, { first: 5, after: messageCursor }, ann.token);
   });
 
   it('refuses wrong cursors as channelEvents(after:) over WebSocket', async () => {

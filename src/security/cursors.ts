@@ -73,7 +73,8 @@ export function checkCursorArguments(document: DocumentNode, variables: unknown)
  * parent whose list is paged. Called as a connection field resolves.
  */
 export function checkCursorOwner(args: { after?: unknown; before?: unknown }, parent: unknown): void {
-  if (typeof parent !== 'object' || parent === null) return;
+  // A root list (workspaces, notifications) is keyed by id alone: its cursors hold one value.
+  if (typeof parent !== 'object' || parent === null) return checkCursorArity(args, 1);
   const { id, channelId } = parent as { id?: unknown; channelId?: unknown };
   const owner = typeof channelId === 'string' ? channelId : id;
   for (const name of ['after', 'before'] as const) {
@@ -84,5 +85,21 @@ export function checkCursorOwner(args: { after?: unknown; before?: unknown }, pa
     if (values.length > 1 && typeof owner === 'string' && values[0] !== owner) {
       throw badInput(`${quote(cursor)} is a cursor of another list.`, name);
     }
+  }
+}
+
+/**
+ * A cursor of a list keyed by `arity` values (1 for an id): one that holds
+ * another number of values belongs to another list. Nested Prisma
+ * connections read their cursor while their parent loads, before the
+ * connection field's own checks run, so they call this from their query.
+ */
+export function checkCursorArity(args: { after?: unknown; before?: unknown }, arity: number): void {
+  for (const name of ['after', 'before'] as const) {
+    const cursor = args[name];
+    if (typeof cursor !== 'string') continue;
+    const values = decodeCursor(cursor);
+    if (!values) throw badInput(`${quote(cursor)} is not a cursor of this list.`, name);
+    if (values.length !== arity) throw badInput(`${quote(cursor)} is a cursor of another list.`, name);
   }
 }

@@ -1,3 +1,4 @@
+import { checkCursorArity } from '../../security/cursors.ts';
 import { builder } from '../../builder.ts';
 import type { Context } from '../../context.ts';
 import { messagePage } from '../message/history.ts';
@@ -99,7 +100,10 @@ export const ChannelRef = builder.prismaNode('Channel', {
     workspace: t.relation('workspace'),
     members: t.relatedConnection('memberships', {
       cursor: 'channelId_userId',
-      query: { orderBy: { userId: 'asc' } },
+      query: (args) => {
+        checkCursorArity(args, 2);
+        return { orderBy: { userId: 'asc' } };
+      },
     }),
     messages: t.connection({
       type: MessageRef,

@@ -1,3 +1,4 @@
+import { checkCursorArity } from '../../security/cursors.ts';
 import { builder } from '../../builder.ts';
 import { requireViewer } from '../../context.ts';
 import { readableChannelsWhere } from '../../services/access.ts';
@@ -26,7 +27,10 @@ export const WorkspaceRef = builder.prismaNode('Workspace', {
     channels: t.relatedConnection('channels', {
       description: 'Channels the caller can see: public channels and those they belong to, including direct and group messages.',
       cursor: 'id',
-      query: (_args, ctx) => ({ where: readableChannelsWhere(requireViewer(ctx)), orderBy: { id: 'asc' } }),
+      query: (args, ctx) => {
+        checkCursorArity(args, 1);
+        return { where: readableChannelsWhere(requireViewer(ctx)), orderBy: { id: 'asc' } };
+      },
     }),
     members: t.prismaConnection({
       type: 'User',
