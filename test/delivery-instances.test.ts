@@ -65,12 +65,15 @@ describe.skipIf(skipWithoutSharedServices)('away delivery across processes', () 
     await first.exited;
     expect(mailbox.countTo(bob!.email)).toBe(0);
 
-    await startInstance('durable', env(4_000));
+    const second = await startInstance('durable', env(4_000));
     const mail = await mailbox.to(bob!.email, 30_000);
     expect(mail.text).toContain('heads up');
     await until(async () => (await unfinishedJobs()) === 0, 'every delivery job to finish', 30_000);
     expect(await emailDeliveries(bob!)).toEqual([{ status: 'SENT', attempts: 1 }]);
     expect(mailbox.countTo(bob!.email)).toBe(1);
+    // The next test's instances work the same queue with another delay.
+    second.child.kill('SIGTERM');
+    await second.exited;
   }, 90_000);
 
   it('sends each email once with two instances working the queue', async () => {

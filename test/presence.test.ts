@@ -234,12 +234,12 @@ describe.skipIf(skipWithoutSharedServices)(
       await subscribedInRedis(topics.typing(decodeId(channelId).id));
 
       await ok(a, SetTypingDocument, { channelId }, ann.token);
-      const event = await onB.waitFor((e) => e.typing.user.id === ann.id, 'ann typing, on instance b');
+      const event = await onB.waitFor((e) => e.typing.user.id === ann.id, 'ann typing, on instance b', 15_000);
       expect(event.typing.channel.id).toBe(channelId);
       // Ann's other device, on the other instance, within the window: absorbed.
       expect((await ok(b, SetTypingDocument, { channelId }, ann.token)).setTyping).toBe(true);
       await ok(b, SetTypingDocument, { channelId }, cat.token);
-      await onB.waitFor((e) => e.typing.user.id === cat.id, 'cat typing');
+      await onB.waitFor((e) => e.typing.user.id === cat.id, 'cat typing', 15_000);
       expect(onB.events.map((e) => e.typing.user.id)).toEqual([ann.id, cat.id]);
     });
 

@@ -3,7 +3,7 @@ import type { DeliveryChannel } from '../generated/prisma/enums.ts';
 import type { JobQueue } from '../jobs.ts';
 import type { Runtime } from '../runtime.ts';
 import { composeEmail, createMailer, describe, sendEmail, type Described, type Mailer } from './email.ts';
-import { setAwayScheduler, setRecordedObserver, type Recorded } from './notifications.ts';
+import { setAwayScheduler, setRecordedObserver } from './notifications.ts';
 import { pushToUser, vapidKeys, type VapidKeys } from './push.ts';
 import { notificationWebhooks, WebhookTargets, webhookQueue } from './webhooks.ts';
 
@@ -37,7 +37,7 @@ const BATCH = 50;
 const AWAY: DeliveryChannel[] = ['EMAIL', 'PUSH'];
 
 /** Queues each notification's away deliveries for when it is due; one waiting job per notification. */
-async function scheduleAway(rt: Runtime, recorded: Recorded[]): Promise<void> {
+async function scheduleAway(rt: Runtime, recorded: readonly { notification: { id: string; updatedAt: Date } }[]): Promise<void> {
   for (const { notification } of recorded) {
     const due = new Date(notification.updatedAt.getTime() + rt.config.notifications.delayMs);
     await rt.jobs.send(DUE_QUEUE, { notificationId: notification.id }, { singletonKey: notification.id, startAfter: due });
@@ -106,7 +106,13 @@ async function sendAway(rt: Runtime, userId: string): Promise<void> {
     orderBy: { updatedAt: 'asc' },
     take: BATCH,
   });
-  if (due.length === 0) return;
+  if (due.length === 0) {
+    // Nothing is due by this instance's clock and delay (another instance,
+    // with another NOTIFICATION_DELAY_MS or a clock ahead, queued this job):
+    // what is still waiting gets its due job again, so it is not left PENDING.
+    await requeueWaiting(rt, userId);
+    return;
+  }
   const described = await describe(rt, due);
   const channels = new Map(due.map((n) => [n.id, n.deliveries.map((d) => d.channel)]));
   const wants = (channel: DeliveryChannel) => described.filter((d) => channels.get(d.notification.id)?.includes(channel));
@@ -114,6 +120,15 @@ async function sendAway(rt: Runtime, userId: string): Promise<void> {
     (problem): problem is string => !!problem,
   );
   if (problems.length) throw new Error(`away delivery to user ${userId} failed: ${problems.join('; ')}`);
+}
+
+async function requeueWaiting(rt: Runtime, userId: string): Promise<void> {
+  const waiting = await rt.prisma.notification.findMany({
+    where: { userId, readAt: null, deliveries: { some: { status: 'PENDING', channel: { in: AWAY } } } },
+    select: { id: true, updatedAt: true },
+    take: BATCH,
+  });
+  await scheduleAway(rt, waiting.map((notification) => ({ notification })));
 }
 
 async function settle(rt: Runtime, notificationIds: string[], channel: DeliveryChannel, outcome: { sent: true } | { sent: false; error: string; final?: boolean }) {
