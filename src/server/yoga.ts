@@ -6,6 +6,7 @@ import { schema } from '../schema/index.ts';
 import { documentPlugins } from '../security/documents.ts';
 import { corsOptions } from '../security/http.ts';
 import { maskError, useInputErrorCodes } from './errors.ts';
+import { graphiqlOptions, renderGraphiQL, useGraphiQLAssets } from './graphiql.ts';
 import { useMetrics } from './metrics.ts';
 import { useUnsubscribe } from './unsubscribe.ts';
 
@@ -31,12 +32,15 @@ export function createYogaServer(rt: Runtime, lifecycle: { draining(): boolean }
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/healthz',
     landingPage: false,
-    graphiql: rt.config.graphiql ? { title: 'Parley', subscriptionsProtocol: 'WS' } : false,
+    // Served by Parley itself (src/server/graphiql.ts): no CDN.
+    graphiql: rt.config.graphiql ? graphiqlOptions() : false,
+    renderGraphiQL,
     cors: corsOptions(rt.config),
     // Refusals are the client's business; unexpected errors are logged by maskError.
     logging: rt.config.logLevel === 'debug' ? yogaLogger(rt) : false,
     maskedErrors: { maskError: maskError(rt.log) },
     plugins: [
+      ...(rt.config.graphiql ? [useGraphiQLAssets()] : []),
       useInputErrorCodes(),
       ...documentPlugins(rt.config),
       // After useInputErrorCodes: it counts the codes clients get.
