@@ -13,6 +13,7 @@ import type { Runtime } from '../runtime.ts';
 import { authenticate } from '../services/auth.ts';
 import { codeOf, isGraphQLErrorLike } from './errors.ts';
 import { operationLabels, secondsSince } from './metrics.ts';
+import { persistedOperationsOf, type OperationParams } from './persisted.ts';
 import { subscribeShared, type SharedSubscription } from './sharedExecution.ts';
 import type { ParleyYoga } from './yoga.ts';
 
@@ -159,6 +160,10 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
             throw error;
           }
         }
+        // The same persisted operations as HTTP: a hash becomes its document, or refuses this operation.
+        const query = persistedOperationsOf(rt).resolve(payload as OperationParams);
+        if (query instanceof GraphQLError) return [query];
+        payload = { ...payload, query };
         const authorization = operationAuthorization(payload.extensions) ?? ctx.connectionParams?.authorization;
         // One auth path for HTTP and WebSocket: the same context factory,
         // run (and the session re-checked) for every subscription.

@@ -8,6 +8,7 @@ import { corsOptions } from '../security/http.ts';
 import { maskError, useInputErrorCodes } from './errors.ts';
 import { graphiqlOptions, renderGraphiQL, useGraphiQLAssets } from './graphiql.ts';
 import { useMetrics } from './metrics.ts';
+import { persistedOperationsOf, usePersistedOperations } from './persisted.ts';
 import { useUnsubscribe } from './unsubscribe.ts';
 
 /** What the WebSocket side hands to Yoga's context factory besides the request. */
@@ -42,6 +43,8 @@ export function createYogaServer(rt: Runtime, lifecycle: { draining(): boolean }
     plugins: [
       ...(rt.config.graphiql ? [useGraphiQLAssets()] : []),
       useInputErrorCodes(),
+      // Before anything parses: turns a hash into its document, or refuses.
+      usePersistedOperations(persistedOperationsOf(rt)),
       ...documentPlugins(rt.config),
       // After useInputErrorCodes: it counts the codes clients get.
       useMetrics(rt.metrics),
