@@ -21,7 +21,7 @@ import type { Plugin } from 'graphql-yoga';
  */
 export const APQ_CAPACITY = 1_000;
 /** Longest document APQ remembers, in characters; longer ones still run, sent in full. */
-export const APQ_MAX_DOCUMENT_LENGTH = 100_000;
+export const APQ_MAX_DOCUMENT_LENGTH = 20_000;
 
 const PERSISTED_DOCUMENTS_URL = new URL('../../client/generated/persisted-documents.json', import.meta.url);
 
