@@ -8,7 +8,10 @@ const config: CodegenConfig = {
   generates: {
     'client/generated/': {
       preset: 'client',
-      presetConfig: { fragmentMasking: false },
+      // persistedDocuments: also client/generated/persisted-documents.json, each
+      // document by its sha256 hash, which the server serves by hash
+      // (src/server/persisted.ts); each document carries its hash in __meta__.hash.
+      presetConfig: { fragmentMasking: false, persistedDocuments: { hashAlgorithm: 'sha256' } },
       config: {
         useTypeImports: true,
         enumsAsTypes: true,

@@ -72,6 +72,12 @@ export interface Config {
   /** Whether GET /graphql serves GraphiQL (GRAPHIQL; off in production by default). */
   graphiql: boolean;
   /**
+   * PERSISTED_OPERATIONS_ONLY: run only the operations `npm run codegen`
+   * hashes into client/generated/persisted-documents.json; refuse any other
+   * document (off by default).
+   */
+  persistedOperationsOnly: boolean;
+  /**
    * Origins browsers may call from (CORS_ORIGINS): a list, or '*' for any
    * (the development default). Empty: no cross-origin access (the production default).
    */
@@ -140,6 +146,7 @@ const envSchema = z.object({
   MAX_BODY_BYTES: optional(z.coerce.number().int().min(1024)),
   INTROSPECTION: optional(boolean),
   GRAPHIQL: optional(boolean),
+  PERSISTED_OPERATIONS_ONLY: optional(boolean),
   CORS_ORIGINS: optional(
     z
       .string()
@@ -227,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     introspection: e.INTROSPECTION ?? !production,
     graphiql: e.GRAPHIQL ?? !production,
+    persistedOperationsOnly: e.PERSISTED_OPERATIONS_ONLY ?? false,
     corsOrigins: e.CORS_ORIGINS ? (e.CORS_ORIGINS.includes('*') ? '*' : e.CORS_ORIGINS) : production ? [] : '*',
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS ?? 2_000,
     notifications: {

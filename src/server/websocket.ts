@@ -13,6 +13,7 @@ import type { Runtime } from '../runtime.ts';
 import { authenticate } from '../services/auth.ts';
 import { codeOf, isGraphQLErrorLike } from './errors.ts';
 import { operationLabels, secondsSince } from './metrics.ts';
+import { persistedOperationsOf, type OperationParams } from './persisted.ts';
 import { subscribeShared, type SharedSubscription } from './sharedExecution.ts';
 import type { ParleyYoga } from './yoga.ts';
 
@@ -159,7 +160,11 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
             throw error;
           }
         }
-        const authorization = ctx.connectionParams?.authorization;
+        // The same persisted operations as HTTP: a hash becomes its document, or refuses this operation.
+        const query = persistedOperationsOf(rt).resolve(payload as OperationParams);
+        if (query instanceof GraphQLError) return [query];
+        payload = { ...payload, query };
+        const authorization = operationAuthorization(payload.extensions) ?? ctx.connectionParams?.authorization;
         // One auth path for HTTP and WebSocket: the same context factory,
         // run (and the session re-checked) for every subscription.
         const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
@@ -192,12 +197,18 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
           shareKey: `${payload.operationName ?? ''}\0${JSON.stringify(payload.variables ?? {})}\0${payload.query}`,
           log: boundLog(rt.log, { socketId: state?.logId, subscriptionId: id }),
         };
+        const contextValue = await contextFactory();
+        // An operation signed in by its own header (GraphiQL's) keeps an otherwise anonymous socket open.
+        if (contextValue.viewer && state?.idle) {
+          clearTimeout(state.idle);
+          state.idle = null;
+        }
         return {
           schema,
           operationName: payload.operationName,
           document,
           variableValues: payload.variables,
-          contextValue: await contextFactory(),
+          contextValue,
           rootValue: shared,
         } satisfies ExecutionArgs;
       }),
@@ -212,4 +223,19 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The `Authorization` an operation carries itself: GraphiQL sends its Headers
+ * pane with every subscribe message as `extensions.headers`, not in
+ * connectionParams. The key is case-insensitive, as an HTTP header's is; when
+ * present it wins over the connection's token, for this operation only.
+ */
+export function operationAuthorization(extensions: unknown): string | undefined {
+  const headers = (extensions as { headers?: unknown } | null | undefined)?.headers;
+  if (headers == null || typeof headers !== 'object' || Array.isArray(headers)) return undefined;
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === 'authorization' && typeof value === 'string') return value;
+  }
+  return undefined;
 }

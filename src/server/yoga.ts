@@ -6,7 +6,9 @@ import { schema } from '../schema/index.ts';
 import { documentPlugins } from '../security/documents.ts';
 import { corsOptions } from '../security/http.ts';
 import { maskError, useInputErrorCodes } from './errors.ts';
+import { graphiqlOptions, renderGraphiQL, useGraphiQLAssets } from './graphiql.ts';
 import { useMetrics } from './metrics.ts';
+import { persistedOperationsOf, usePersistedOperations } from './persisted.ts';
 import { useUnsubscribe } from './unsubscribe.ts';
 
 /** What the WebSocket side hands to Yoga's context factory besides the request. */
@@ -31,13 +33,18 @@ export function createYogaServer(rt: Runtime, lifecycle: { draining(): boolean }
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/healthz',
     landingPage: false,
-    graphiql: rt.config.graphiql ? { title: 'Parley', subscriptionsProtocol: 'WS' } : false,
+    // Served by Parley itself (src/server/graphiql.ts): no CDN.
+    graphiql: rt.config.graphiql ? graphiqlOptions() : false,
+    renderGraphiQL,
     cors: corsOptions(rt.config),
     // Refusals are the client's business; unexpected errors are logged by maskError.
     logging: rt.config.logLevel === 'debug' ? yogaLogger(rt) : false,
     maskedErrors: { maskError: maskError(rt.log) },
     plugins: [
+      ...(rt.config.graphiql ? [useGraphiQLAssets()] : []),
       useInputErrorCodes(),
+      // Before anything parses: turns a hash into its document, or refuses.
+      usePersistedOperations(persistedOperationsOf(rt)),
       ...documentPlugins(rt.config),
       // After useInputErrorCodes: it counts the codes clients get.
       useMetrics(rt.metrics),

@@ -132,7 +132,13 @@ export interface LiveSubscription<R> {
 }
 
 /** Subscribes and records every event and error; waits are event-driven, with timeouts. */
-export function subscribe<R, V>(client: Client, document: TypedDocumentNode<R, V>, variables: V): LiveSubscription<R> {
+export function subscribe<R, V>(
+  client: Client,
+  document: TypedDocumentNode<R, V>,
+  variables: V,
+  /** Sent in the subscribe message, as GraphiQL sends its Headers pane (`{ headers: {...} }`). */
+  extensions?: Record<string, unknown>,
+): LiveSubscription<R> {
   const events: R[] = [];
   const errors: unknown[] = [];
   let done = false;
@@ -141,7 +147,7 @@ export function subscribe<R, V>(client: Client, document: TypedDocumentNode<R, V
     for (const waiter of [...waiters]) waiter();
   };
   const unsubscribe = client.subscribe<R>(
-    { query: print(document), variables: variables as Record<string, unknown> },
+    { query: print(document), variables: variables as Record<string, unknown>, ...(extensions ? { extensions } : {}) },
     {
       next: (result) => {
         if (result.errors?.length) errors.push(result.errors);
