@@ -2,6 +2,9 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Log } from './log.ts';
 
+/** How late a heartbeat's timeout may fire before it says more about this process than about Redis. */
+const STALL_MARGIN_MS = 250;
+
 /**
  * The Redis connections of one app, opened in one place from its config.
  * Every command fails fast while Redis is unreachable (no offline queue) and
@@ -113,9 +116,13 @@ export async function openRedis(config: Pick<Config, 'redisCommandTimeoutMs'> & 
   let missed = 0;
   const heartbeat = setInterval(() => {
     if (subscriber.status !== 'ready') return;
+    const sentAt = Date.now();
     subscriber.ping().then(
       () => (missed = 0),
       (error: Error) => {
+        // A timeout that fired late means this process was busy (its event
+        // loop stalled): the answer may be sitting unread. Not a miss.
+        if (Date.now() - sentAt > timeout + STALL_MARGIN_MS) return;
         if (subscriber.status !== 'ready' || ++missed < 2) return;
         missed = 0;
         subscriberWatch.failed(`no answer to two heartbeats (${error.message})`);

@@ -7,6 +7,7 @@ import {
   PresenceChangedDocument,
   SetTypingDocument,
   TypingDocument,
+  type TypingSubscription,
   UserPresenceDocument,
   WorkspacePresenceDocument,
   type PresenceChangedSubscription,
@@ -15,6 +16,7 @@ import {
 import { loadConfig } from '../src/config.ts';
 import { topics } from '../src/pubsub.ts';
 import { decodeId } from '../src/schema/ids.ts';
+import { TYPING_THROTTLE_MS } from '../src/services/typing.ts';
 import { connect, connectAcknowledged, disconnect, ok, subscribe, type LiveSubscription } from './support/client.ts';
 import { startInstance, type Instance } from './support/instances.ts';
 import {
@@ -43,6 +45,8 @@ const presenceTopic = (workspaceId: string) => topics.presence(decodeId(workspac
 async function watchPresence(target: TestServer, watcher: TestUser, workspaceId: string) {
   const sub = subscribe(connect(target, watcher.token), PresenceChangedDocument, { workspaceId });
   await waitForTopic(target, presenceTopic(workspaceId));
+  // The stream also listens for the watcher's revocations.
+  await waitForTopic(target, topics.user(decodeId(watcher.id).id));
   return sub;
 }
 
@@ -233,14 +237,26 @@ describe.skipIf(skipWithoutSharedServices)(
       const onB = subscribe(connect(b, bob.token), TypingDocument, { channelId });
       await subscribedInRedis(topics.typing(decodeId(channelId).id));
 
-      await ok(a, SetTypingDocument, { channelId }, ann.token);
-      const event = await onB.waitFor((e) => e.typing.user.id === ann.id, 'ann typing, on instance b', 15_000);
+      // Typing is best-effort and never stored: on a starved machine one publish
+      // can be lost, so ann keeps typing the way a client does (once per throttle
+      // window) until instance b has heard her; the output of both instances is
+      // shown when it never does.
+      let event: TypingSubscription | undefined;
+      for (let attempt = 1; !event; attempt++) {
+        await ok(a, SetTypingDocument, { channelId }, ann.token);
+        event = await onB.waitFor((e) => e.typing.user.id === ann.id, 'ann typing, on instance b', TYPING_THROTTLE_MS + 2_000).catch((error: unknown) => {
+          if (attempt < 3) return undefined;
+          console.error(`instance a:\n${a.output.slice(-3000)}\ninstance b:\n${b.output.slice(-3000)}`);
+          throw error;
+        });
+      }
       expect(event.typing.channel.id).toBe(channelId);
+      const heard = onB.events.length;
       // Ann's other device, on the other instance, within the window: absorbed.
       expect((await ok(b, SetTypingDocument, { channelId }, ann.token)).setTyping).toBe(true);
       await ok(b, SetTypingDocument, { channelId }, cat.token);
       await onB.waitFor((e) => e.typing.user.id === cat.id, 'cat typing', 15_000);
-      expect(onB.events.map((e) => e.typing.user.id)).toEqual([ann.id, cat.id]);
+      expect(onB.events.slice(heard).map((e) => e.typing.user.id)).toEqual([cat.id]);
     });
 
     it('takes the users of an instance killed with SIGKILL OFFLINE within the grace period; users also on a live instance stay ONLINE', async () => {
