@@ -1,5 +1,5 @@
 import type { Message } from '../generated/prisma/client.ts';
-import type { ChannelKind, NotificationType } from '../generated/prisma/enums.ts';
+import type { ChannelKind, NotificationType, NotifyLevel } from '../generated/prisma/enums.ts';
 import type { Runtime } from '../runtime.ts';
 import { notify, type NotificationDraft } from './notifications.ts';
 
@@ -16,6 +16,8 @@ import { notify, type NotificationDraft } from './notifications.ts';
 /** `@channel`, `@everyone` or `@here` in a message's text. */
 const BROADCAST = /(?:^|[^\w@.])@(channel|everyone|here)(?![\w.-]*[\w])/i;
 
+const MEMBER_SETTINGS = { userId: true, muted: true, notify: true } as const;
+
 /** Channels with more members than this take @channel / @here from owners and admins only. */
 export const BROADCAST_MEMBER_LIMIT = 50;
 
@@ -31,12 +33,14 @@ export async function notifyMessage(rt: Runtime, message: Message, mentioned: re
   const mentions = new Set(mentioned);
   const others = new Map<string, NotificationType>();
   const broadcast = mentionsOnly ? undefined : BROADCAST.exec(message.text)?.[1]?.toLowerCase();
-  let members: string[] | null = null;
+  // Every member with their settings, read once when a broadcast or a conversation needs them all.
+  type Setting = { userId: string; muted: boolean; notify: NotifyLevel };
+  let members: Setting[] | null = null;
   const channelMembers = async () =>
-    (members ??= (await rt.prisma.membership.findMany({ where: { channelId: message.channelId }, select: { userId: true } })).map((m) => m.userId));
+    (members ??= await rt.prisma.membership.findMany({ where: { channelId: message.channelId }, select: MEMBER_SETTINGS }));
 
   if (broadcast && (await mayBroadcast(rt, channel.workspaceId, message.authorId, (await channelMembers()).length))) {
-    let everyone = (await channelMembers()).filter((id) => id !== message.authorId);
+    let everyone = (await channelMembers()).map((m) => m.userId).filter((id) => id !== message.authorId);
     if (broadcast === 'here') {
       const online = await rt.presence.isOnline(everyone);
       everyone = everyone.filter((_, i) => online[i]);
@@ -48,17 +52,17 @@ export async function notifyMessage(rt: Runtime, message: Message, mentioned: re
       const followers = await rt.prisma.threadMembership.findMany({ where: { rootId: message.threadRootId }, select: { userId: true } });
       for (const { userId } of followers) others.set(userId, 'THREAD_REPLY');
     } else if (channel.kind !== 'CHANNEL') {
-      for (const id of await channelMembers()) others.set(id, 'DIRECT_MESSAGE');
+      for (const { userId } of await channelMembers()) others.set(userId, 'DIRECT_MESSAGE');
     }
   }
 
   const candidates = [...new Set([...mentions, ...others.keys()])].filter((id) => id !== message.authorId);
   if (candidates.length === 0) return;
   // Only members: a thread follower who left the channel is not told about it.
-  const settings = await rt.prisma.membership.findMany({
-    where: { channelId: message.channelId, userId: { in: candidates } },
-    select: { userId: true, muted: true, notify: true },
-  });
+  const wanted = new Set(candidates);
+  const settings: Setting[] = members
+    ? (members as Setting[]).filter((m) => wanted.has(m.userId))
+    : await rt.prisma.membership.findMany({ where: { channelId: message.channelId, userId: { in: candidates } }, select: MEMBER_SETTINGS });
   const base = { workspaceId: channel.workspaceId, actorId: message.authorId, channelId: message.channelId, messageId: message.id };
   const drafts: NotificationDraft[] = [];
   for (const { userId, muted, notify: level } of settings) {

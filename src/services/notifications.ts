@@ -119,9 +119,11 @@ export async function notify(rt: Runtime, drafts: readonly NotificationDraft[]):
     if (one) recorded.push(one);
   }
 
-  for (const { notification } of recorded) {
-    if (notification.inApp) await publishToUsers(rt, [notification.userId], { type: 'NOTIFICATION', notificationId: notification.id });
-  }
+  await Promise.all(
+    recorded
+      .filter(({ notification }) => notification.inApp)
+      .map(({ notification }) => publishToUsers(rt, [notification.userId], { type: 'NOTIFICATION', notificationId: notification.id })),
+  );
   if (recorded.length && observeRecorded) observeRecorded(rt, recorded);
   const waiting = recorded.filter((r) => r.away.length > 0);
   if (waiting.length && scheduleAway) await scheduleAway(rt, waiting);

@@ -2,7 +2,7 @@ import { queryFromInfo } from '@pothos/plugin-prisma';
 import type { GraphQLResolveInfo } from 'graphql';
 import { builder } from '../../builder.ts';
 import { requireViewer, type Context } from '../../context.ts';
-import type { User } from '../../generated/prisma/client.ts';
+import type { Prisma, User } from '../../generated/prisma/client.ts';
 import { follow, followCounts, unfollow, visibleUsersWhere } from '../../services/follow.ts';
 import { parseId } from '../ids.ts';
 import { keysetPage, seekPast, type PageArgs } from '../keyset.ts';
@@ -19,47 +19,30 @@ function userQuery(ctx: Context, info: GraphQLResolveInfo): true | object {
  * on (createdAt, the other user's id). Only users the viewer may see appear.
  */
 async function followPage(ctx: Context, info: GraphQLResolveInfo, user: User, side: 'followers' | 'following', args: PageArgs) {
+  // The user's end of the Follow row, and the other person's: their id and their relation.
+  const { own, other, relation } = SIDES[side];
   const visible = visibleUsersWhere(requireViewer(ctx));
   const include = userQuery(ctx, info);
-  if (side === 'followers') {
-    const page = await keysetPage(
-      user.id,
-      args,
-      'newest',
-      ({ seek, sort, take }) =>
-        ctx.rt.prisma.follow.findMany({
-          where: {
-            followeeId: user.id,
-            follower: visible,
-            ...seekPast(seek, 'followerId'),
-          },
-          orderBy: [{ createdAt: sort }, { followerId: sort }],
-          take,
-          include: { follower: include },
-        }),
-      (row) => ({ createdAt: row.createdAt, id: row.followerId }),
-    );
-    return { ...page, edges: page.edges.map(({ cursor, node }) => ({ cursor, node: node.follower as User })) };
-  }
   const page = await keysetPage(
     user.id,
     args,
     'newest',
     ({ seek, sort, take }) =>
       ctx.rt.prisma.follow.findMany({
-        where: {
-          followerId: user.id,
-          followee: visible,
-          ...seekPast(seek, 'followeeId'),
-        },
-        orderBy: [{ createdAt: sort }, { followeeId: sort }],
+        where: { [own]: user.id, [relation]: visible, ...seekPast(seek, other) } as Prisma.FollowWhereInput,
+        orderBy: [{ createdAt: sort }, { [other]: sort }],
         take,
-        include: { followee: include },
+        include: { follower: relation === 'follower' && include, followee: relation === 'followee' && include },
       }),
-    (row) => ({ createdAt: row.createdAt, id: row.followeeId }),
+    (row) => ({ createdAt: row.createdAt, id: row[other] }),
   );
-  return { ...page, edges: page.edges.map(({ cursor, node }) => ({ cursor, node: node.followee as User })) };
+  return { ...page, edges: page.edges.map(({ cursor, node }) => ({ cursor, node: node[relation] as User })) };
 }
+
+const SIDES = {
+  followers: { own: 'followeeId', other: 'followerId', relation: 'follower' },
+  following: { own: 'followerId', other: 'followeeId', relation: 'followee' },
+} as const;
 
 /** Follower (or followee) counts of the users of one request (or event), in one query per side. */
 const countsOf = (ctx: Context, side: 'followers' | 'following') => {
