@@ -52,10 +52,13 @@ const executions = new WeakMap<object, Map<string, Promise<Executed>>>();
  */
 export async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterableIterator<never> | ExecutionResult> {
   const shared = args.rootValue as SharedSubscription;
-  const mask = maskError(shared.log);
+  // Built when an error needs it: a subscription that never fails holds no logger of its own.
+  const mask = (error: unknown) => maskError(shared.log)(error);
   let source: AsyncIterableIterator<unknown> | ExecutionResult;
   try {
-    source = (await createSourceEventStream({ ...args, rootValue: undefined })) as AsyncIterableIterator<unknown> | ExecutionResult;
+    // A context of its own for the subscribe step: what plugins cache per context (scope checks) goes with it, not with the socket.
+    const contextValue = { ...(args.contextValue as Context) };
+    source = (await createSourceEventStream({ ...args, contextValue, rootValue: undefined })) as AsyncIterableIterator<unknown> | ExecutionResult;
   } catch (error) {
     return { errors: [mask(error) as GraphQLError] };
   }

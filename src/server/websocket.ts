@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { getOperationAST, GraphQLError, type ExecutionArgs } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { clientAddress } from '../context.ts';
+import { clientAddress, type Context } from '../context.ts';
 import { rateLimited } from '../security/rateLimits.ts';
 import { DomainError } from '../errors.ts';
 import { boundLog, withLogFields } from '../log.ts';
@@ -60,6 +60,7 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
   const perAddress = new Counter();
   const perUser = new Counter();
   let nextSocketId = 1;
+  const intern = interner(10_000);
   const inSocketScope = <T>(socket: WebSocket, fn: () => T) => withLogFields({ socketId: sockets.get(socket)?.logId }, fn);
 
   /** A client that sends but never reads: its answers would pile up here without bound. */
@@ -72,7 +73,7 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
 
   wss.on('connection', (socket, request) => {
     const address = clientAddress(rt, request.socket.remoteAddress, request.headers['x-forwarded-for']) ?? 'unknown';
-    const state: SocketState = { id: nextSocketId++, logId: randomUUID(), address, connectedAt: Date.now(), idle: null };
+    const state: SocketState = { id: nextSocketId++, logId: flatUUID(), address, connectedAt: Date.now(), idle: null };
     sockets.set(socket, state);
     perAddress.add(address);
     rt.metrics.activeSockets.inc();
@@ -112,6 +113,8 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
         return result as never;
       },
       onConnect: (ctx) => inSocketScope(ctx.extra.socket, async () => {
+        // The upgrade request was read when the socket opened (its address); holding it for the socket's life costs kilobytes.
+        (ctx.extra as { request?: unknown }).request = undefined;
         const authorization = ctx.connectionParams?.authorization;
         if (authorization == null) return true;
         try {
@@ -161,15 +164,16 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
           }
         }
         // The same persisted operations as HTTP: a hash becomes its document, or refuses this operation.
-        const query = persistedOperationsOf(rt).resolve(payload as OperationParams);
-        if (query instanceof GraphQLError) return [query];
-        payload = { ...payload, query };
+        const resolved = persistedOperationsOf(rt).resolve(payload as OperationParams);
+        if (resolved instanceof GraphQLError) return [resolved];
+        // graphql-ws keeps this payload for the operation's life: many sockets running one document share one copy of it.
+        const query = intern(resolved);
+        (payload as { query: string }).query = query;
         const authorization = operationAuthorization(payload.extensions) ?? ctx.connectionParams?.authorization;
         // One auth path for HTTP and WebSocket: the same context factory,
         // run (and the session re-checked) for every subscription.
         const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
-          req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
           authorization: authorization == null ? null : String(authorization),
@@ -190,19 +194,35 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
           if (!isGraphQLErrorLike(error)) throw error;
           return [new GraphQLError(error.message, { extensions: { ...error.extensions, code: codeOf(error) ?? 'BAD_USER_INPUT' } })];
         }
-        const shared: SharedSubscription & { execute: unknown } = {
-          execute,
+        const subscription = getOperationAST(document, payload.operationName)?.operation === 'subscription';
+        const logFields = { socketId: state?.logId, subscriptionId: id };
+        const shared: SharedSubscription & { execute?: unknown } = {
+          // Queries and mutations run through Yoga's envelope; subscription events are executed by subscribeShared.
+          execute: subscription ? undefined : execute,
           socket: ctx.extra.socket,
           id,
-          shareKey: `${payload.operationName ?? ''}\0${JSON.stringify(payload.variables ?? {})}\0${payload.query}`,
-          log: boundLog(rt.log, { socketId: state?.logId, subscriptionId: id }),
+          shareKey: intern(`${payload.operationName ?? ''}\0${JSON.stringify(payload.variables ?? {})}\0${query}`),
+          get log() {
+            return boundLog(rt.log, logFields);
+          },
         };
-        const contextValue = await contextFactory();
+        const enveloped = await contextFactory();
         // An operation signed in by its own header (GraphiQL's) keeps an otherwise anonymous socket open.
-        if (contextValue.viewer && state?.idle) {
+        if (enveloped.viewer && state?.idle) {
           clearTimeout(state.idle);
           state.idle = null;
         }
+        // A subscription lives as long as its socket: it keeps Parley's own context, not Yoga's envelope around it.
+        const contextValue: Context = subscription
+          ? {
+              rt: enveloped.rt,
+              viewer: enveloped.viewer,
+              authError: enveloped.authError,
+              connectedAt: enveloped.connectedAt,
+              address: enveloped.address,
+              batch: enveloped.batch,
+            }
+          : enveloped;
         return {
           schema,
           operationName: payload.operationName,
@@ -239,3 +259,25 @@ export function operationAuthorization(extensions: unknown): string | undefined 
   }
   return undefined;
 }
+
+/**
+ * One copy of each document and share key that open subscriptions hold:
+ * thousands of clients running the same operation would otherwise each keep
+ * their own. Bounded: past `max` distinct strings it starts over.
+ */
+function interner(max: number): (text: string) => string {
+  const kept = new Map<string, string>();
+  return (text) => {
+    let copy = kept.get(text);
+    if (copy === undefined) {
+      if (kept.size >= max) kept.clear();
+      // A flat copy: a key built by concatenation would otherwise keep its parts.
+      copy = Buffer.from(text, 'utf8').toString('utf8');
+      kept.set(copy, copy);
+    }
+    return copy;
+  };
+}
+
+/** randomUUID's result is a rope of short strings; a flat copy of it costs a tenth of the memory each socket keeps. */
+const flatUUID = (): string => Buffer.from(randomUUID(), 'latin1').toString('latin1');
