@@ -21,7 +21,7 @@ import { topics, type ChannelEventPayload } from '../src/pubsub.ts';
 import { decodeId } from '../src/schema/ids.ts';
 import { authenticate } from '../src/services/auth.ts';
 import { streamChannelEvents } from '../src/services/channelStream.ts';
-import { appendEvents } from '../src/services/eventLog.ts';
+import { appendEvents, publishEvents } from '../src/services/eventLog.ts';
 import { connect, ok, refused, subscribe } from './support/client.ts';
 import { backendName, waitForSubscribers, type TestServer } from './support/server.ts';
 import { channelWith, seedMessages, sendText, startTeam, type TestUser } from './support/world.ts';
@@ -295,18 +295,72 @@ describe(`read state (${backendName})`, () => {
 });
 
 describe(`a stream opening while messages commit (${backendName})`, () => {
-  it('loses no event whose publish arrives out of order while the stream starts listening', async () => {
+  /** Reads `count` events from `stream`, or what arrived within 10 s. */
+  const read = async (stream: AsyncIterableIterator<ChannelEventPayload>, count: number) => {
+    const received: number[] = [];
+    const reading = (async () => {
+      for (let i = 0; i < count; i++) received.push((await stream.next()).value!.seq);
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([reading, new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+    clearTimeout(timer);
+    return received;
+  };
+
+  it('loses no event that commits just after the stream read where it starts, whose publishes arrive out of order', async () => {
     const channelId = await channelWith(server, workspaceId, ann, [bob]);
     const id = decodeId(channelId).id;
     const rt = server.app.runtime;
     const viewer = await authenticate(rt, `Bearer ${bob.token}`);
     const annId = decodeId(ann.id).id;
     const topic = topics.channel(id);
-    // Forces the interleaving that publishes from concurrent writers can take:
-    // while the stream's listener is being set up, two events commit and the
-    // later one's publish arrives first; the earlier one's arrives after.
+    // Forces the interleaving that concurrent writers can produce: right
+    // after the stream's start is read (its access check), two events commit
+    // and the later one's publish arrives first; the earlier one's after.
     let first: ChannelEventPayload | undefined;
-    // The runtime's pub/sub is a proxy (metrics) whose listen calls the instance's own: that one is replaced here.
+    const prisma = rt.prisma;
+    const queryRaw = prisma.$queryRaw.bind(prisma);
+    Object.defineProperty(prisma, '$queryRaw', {
+      configurable: true,
+      value: async (...args: Parameters<typeof queryRaw>) => {
+        const result = await queryRaw(...args);
+        if (!first && String(args[0]).includes('"isMember"')) {
+          const [a, b] = await rt.prisma.$transaction((tx) =>
+            appendEvents(tx, id, [
+              { type: 'MEMBER_JOINED', userId: annId },
+              { type: 'MEMBER_JOINED', userId: annId },
+            ]),
+          );
+          first = a;
+          await rt.pubsub.publish(topic, b!);
+        }
+        return result;
+      },
+    });
+    let stream: AsyncIterableIterator<ChannelEventPayload>;
+    try {
+      stream = await streamChannelEvents(rt, viewer, id);
+    } finally {
+      delete (prisma as { $queryRaw?: unknown }).$queryRaw;
+    }
+    try {
+      expect(first, 'the access check ran through the hooked $queryRaw').toBeDefined();
+      await rt.pubsub.publish(topic, first!);
+      expect(await read(stream, 2)).toEqual([first!.seq, first!.seq + 1]);
+    } finally {
+      await stream.return!();
+    }
+  });
+
+  it('starts after what committed while it was setting up, and ignores those events’ late publishes', async () => {
+    const channelId = await channelWith(server, workspaceId, ann, [bob]);
+    const id = decodeId(channelId).id;
+    const rt = server.app.runtime;
+    const viewer = await authenticate(rt, `Bearer ${bob.token}`);
+    const annId = decodeId(ann.id).id;
+    const topic = topics.channel(id);
+    // Two events commit while the stream's listener is being set up; the later one's publish arrives then, the earlier one's after.
+    let early: ChannelEventPayload[] = [];
     const pubsub = rt.pubsub;
     const own = (Object.getPrototypeOf(pubsub) as typeof pubsub).listen;
     const listen = ((...args: Parameters<typeof own>) => own.apply(pubsub, args)) as typeof own;
@@ -319,14 +373,13 @@ describe(`a stream opening while messages commit (${backendName})`, () => {
           void probe.close();
         });
         void probe.ready.then(async () => {
-          const [a, b] = await rt.prisma.$transaction((tx) =>
+          early = await rt.prisma.$transaction((tx) =>
             appendEvents(tx, id, [
               { type: 'MEMBER_JOINED', userId: annId },
               { type: 'MEMBER_JOINED', userId: annId },
             ]),
           );
-          first = a;
-          await rt.pubsub.publish(topic, b!);
+          await rt.pubsub.publish(topic, early[1]!);
         });
       });
       return { ...listening, ready: Promise.all([listening.ready, arrived]).then(() => undefined) };
@@ -338,15 +391,11 @@ describe(`a stream opening while messages commit (${backendName})`, () => {
       delete (pubsub as Partial<typeof pubsub>).listen;
     }
     try {
-      await rt.pubsub.publish(topic, first!);
-      const received: number[] = [];
-      const reading = (async () => {
-        for (let i = 0; i < 2; i++) received.push((await stream.next()).value!.seq);
-      })();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([reading, new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)))]);
-      clearTimeout(timer);
-      expect(received).toEqual([first!.seq, first!.seq + 1]);
+      await rt.pubsub.publish(topic, early[0]!);
+      const [next] = await rt.prisma.$transaction((tx) => appendEvents(tx, id, [{ type: 'MEMBER_JOINED', userId: annId }]));
+      await publishEvents(rt, [next!]);
+      // The first event is the one committed after the stream opened: neither early event, nor a duplicate.
+      expect(await read(stream, 1)).toEqual([early[1]!.seq + 1]);
     } finally {
       await stream.return!();
     }

@@ -101,29 +101,6 @@ export async function streamChannelEvents(rt: Runtime,
     return true;
   };
 
-  // Where the stream starts is read before listening: every event committed
-  // after this read has a higher seq, and is delivered from the log when its
-  // publish came before the listener (or comes late, or never).
-  const { lastSeq } = (await requireReadableChannel(rt, viewer, channelId)).channel;
-  startSeq = lastSeq;
-  if (options.afterSeq != null) {
-    if (options.afterSeq > lastSeq) throw badInput('The cursor is ahead of this channel; it is not one of its cursors.', 'after');
-    nextSeq = options.afterSeq + 1;
-  } else {
-    nextSeq = lastSeq + 1;
-    if (options.since) {
-      const recent = await rt.prisma.channelEvent.findFirst({
-        where: { channelId, seq: { gt: lastSeq - REPLAY_PAGE, lte: lastSeq }, createdAt: { gte: options.since } },
-        orderBy: { seq: 'asc' },
-        select: { seq: true },
-      });
-      if (recent) nextSeq = recent.seq;
-    }
-  }
-  // Once listening, the log is read from nextSeq: what committed between the
-  // read above and the listener is there, and the live buffer holds the rest.
-  replaying = true;
-
   const stream = new EventStream<ChannelEventPayload>(pump);
   stream.own(
     rt.pubsub.listen(
@@ -149,9 +126,32 @@ export async function streamChannelEvents(rt: Runtime,
 
   try {
     await stream.ready();
+    // Where the stream starts is read once it listens: every event that
+    // commits after this read is published after it too, so it reaches the
+    // listener (in any order: a gap is filled from the log). What committed
+    // before is only read when the subscriber asked for it.
+    const [{ channel }, recent] = await Promise.all([
+      requireReadableChannel(rt, viewer, channelId),
+      options.afterSeq == null && options.since ? firstRecordedSince(rt, channelId, options.since) : null,
+    ]);
+    startSeq = channel.lastSeq;
+    if (options.afterSeq != null) {
+      if (options.afterSeq > startSeq) throw badInput('The cursor is ahead of this channel; it is not one of its cursors.', 'after');
+      nextSeq = options.afterSeq + 1;
+    } else nextSeq = Math.min(recent ?? Infinity, startSeq + 1);
+    replaying = nextSeq <= startSeq;
   } catch (error) {
     await stream.return();
     throw error;
   }
   return stream;
+}
+
+/** The first of a channel's last {@link REPLAY_PAGE} events recorded at or after `since`, if any. */
+async function firstRecordedSince(rt: Runtime, channelId: string, since: Date): Promise<number | null> {
+  const [row] = await rt.prisma.$queryRaw<{ seq: number }[]>`
+    SELECT e.seq FROM "ChannelEvent" e JOIN "Channel" c ON c.id = e."channelId"
+    WHERE e."channelId" = ${channelId}::uuid AND e.seq > c."lastSeq" - ${REPLAY_PAGE} AND e."createdAt" >= ${since}::timestamptz
+    ORDER BY e.seq LIMIT 1`;
+  return row ? Number(row.seq) : null;
 }
