@@ -12,7 +12,7 @@ export function benchConfig(quick: boolean): BenchConfig {
   return quick
     ? {
         quick,
-        fanout: { subscribers: [100, 1000], baseDeliveries: 1000, growth: 3, steps: 4, stepSeconds: 1, drainSeconds: 1, p99LimitMs: 100 },
+        fanout: { subscribers: [100, 1000], baseDeliveries: 1000, growth: 3, steps: 5, stepSeconds: 1, drainSeconds: 1, p99LimitMs: 100 },
         sends: { concurrency: 32, seconds: 2, warmupSeconds: 0.3, manyChannels: 8 },
         connections: { count: 1000, perSecond: 1000, settleSeconds: 0.5 },
         history: { totalRows: 150_000, channelRows: 100_000, queries: 300, maxSeconds: 8, explainEvery: 10 },
