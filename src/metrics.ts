@@ -53,6 +53,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly startingSubscriptions = new Gauge({
+    name: 'parley_subscriptions_starting',
+    help: 'Subscriptions whose stream is being opened (listening, access check, start read)',
+    registers: [this.registry],
+  });
+
   readonly eventsPublished = new Counter({
     name: 'parley_events_published_total',
     help: 'Events published to pub/sub by this instance, by topic kind',
@@ -145,6 +151,18 @@ export class Metrics {
       const code = error.extensions?.code;
       this.errors.inc({ code: typeof code === 'string' ? code : 'NONE' });
     }
+  }
+
+  /** Subscriptions whose source stream is being opened (listening, access check, start read) on this instance. */
+  private starting = 0;
+
+  get subscriptionsStarting(): number {
+    return this.starting;
+  }
+
+  subscriptionStarting(delta: 1 | -1): void {
+    this.starting += delta;
+    this.startingSubscriptions.set(this.starting);
   }
 
   subscriptionOpened(): void {

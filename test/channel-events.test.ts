@@ -167,13 +167,20 @@ describe(`channelEvents: ordered, resumable (${backendName})`, () => {
     expect(added.events).toHaveLength(0);
   });
 
-  it('ends open subscriptions when their session is revoked', async () => {
+  it('ends open subscriptions when their session is revoked, and only that session’s', async () => {
     const channelId = await channelWith(server, workspaceId, ann, [bob]);
     const { logIn } = await ok(server, LogInDocument, { input: { email: bob.email, password: bob.password } });
     const sub = subscribe(connect(server, logIn.token), ChannelEventsDocument, { channelId });
-    await waitForSubscribers(server, channelId);
+    // The same person on another device: one watch of their sessions serves both streams.
+    const otherDevice = subscribe(connect(server, bob.token), ChannelEventsDocument, { channelId });
+    await waitForSubscribers(server, channelId, 2);
     await ok(server, LogOutDocument, {}, logIn.token);
     expect(JSON.stringify(await sub.waitForError())).toContain('UNAUTHENTICATED');
+    await send(ann.token, channelId, 'still here');
+    await otherDevice.waitForCount(1);
+    expect(inner(otherDevice.events).map((e) => e.type)).toEqual(['MESSAGE_ADDED']);
+    expect(otherDevice.errors).toHaveLength(0);
+    otherDevice.unsubscribe();
   });
 });
 

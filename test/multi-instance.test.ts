@@ -18,7 +18,7 @@ import {
 import { topics } from '../src/pubsub.ts';
 import { decodeId } from '../src/schema/ids.ts';
 import { connect, ok, refused, request, subscribe } from './support/client.ts';
-import { startInstance, type Instance } from './support/instances.ts';
+import { startInstance, subscriptionsOpened, type Instance } from './support/instances.ts';
 import { channelTopic, sharedServices, skipWithoutSharedServices, testConfig, until } from './support/server.ts';
 import { channelWith, signUpUser, workspaceWith } from './support/world.ts';
 
@@ -55,6 +55,7 @@ describe.skipIf(skipWithoutSharedServices)(
         const [, count] = (await redis.pubsub('NUMSUB', inRedis(channelTopic(channelId)))) as [string, number];
         return Number(count) >= 2;
       }, 'both instances to subscribe in Redis');
+      await Promise.all([subscriptionsOpened(a), subscriptionsOpened(b)]);
 
       const { sendMessage } = await ok(a, SendMessageDocument, { input: { channelId, text: 'across instances' } }, ann.token);
       const received = await onB.waitFor((e) => e.messageAdded.id === sendMessage.id, 'the message on instance b');
@@ -80,11 +81,13 @@ describe.skipIf(skipWithoutSharedServices)(
     });
 
     /** Waits until `count` instances have subscribed to the channel's Redis topic. */
-    const redisSubscribers = (channelId: string, count: number) =>
-      until(async () => {
+    const redisSubscribers = async (channelId: string, count: number) => {
+      await until(async () => {
         const [, subscribers] = (await redis.pubsub('NUMSUB', inRedis(channelTopic(channelId)))) as [string, number];
         return Number(subscribers) >= count;
       }, `${count} instance(s) subscribed to the channel in Redis`);
+      await Promise.all([subscriptionsOpened(a), subscriptionsOpened(b)]);
+    };
     const inner = (data: ChannelEventsSubscription[]) => data.map((d) => d.channelEvents);
 
     it('resumes on one instance what was sent to the other, with no gap and no duplicate', async () => {

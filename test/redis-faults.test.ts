@@ -10,7 +10,7 @@ import {
 } from '../client/generated/graphql.ts';
 import { loadConfig } from '../src/config.ts';
 import { connect, connectAcknowledged, ok, refused, request, subscribe } from './support/client.ts';
-import { startInstance, type Instance } from './support/instances.ts';
+import { startInstance, subscriptionsOpened, type Instance } from './support/instances.ts';
 import { startRedisProxy, type RedisProxy } from './support/redisProxy.ts';
 import {
   channelTopic,
@@ -155,11 +155,13 @@ describe.skipIf(skipWithoutSharedServices)(
       await until(async () => (await readyz(a)) === 200 && (await readyz(b)) === 200, 'both instances to be ready again', 20_000);
     });
 
-    const subscribedInRedis = (channelId: string) =>
-      until(async () => {
+    const subscribedInRedis = async (channelId: string) => {
+      await until(async () => {
         const [, count] = (await redis.pubsub('NUMSUB', `${testConfig().redisKeyPrefix}${channelTopic(channelId)}`)) as [string, number];
         return Number(count) >= 1;
       }, 'the channel subscribed in Redis', 10_000);
+      await Promise.all([subscriptionsOpened(a), subscriptionsOpened(b)]);
+    };
 
     it('delivers every event committed during the outage to a subscriber on the other instance once Redis is back, once each and in order', async () => {
       const [ann, bob] = (await signUpUsers(a, 'ann', 'bob')) as [TestUser, TestUser];

@@ -55,12 +55,16 @@ export async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterabl
   // Built when an error needs it: a subscription that never fails holds no logger of its own.
   const mask = (error: unknown) => maskError(shared.log)(error);
   let source: AsyncIterableIterator<unknown> | ExecutionResult;
+  const { metrics } = (args.contextValue as Context).rt;
+  metrics.subscriptionStarting(1);
   try {
     // A context of its own for the subscribe step: what plugins cache per context (scope checks) goes with it, not with the socket.
     const contextValue = { ...(args.contextValue as Context) };
     source = (await createSourceEventStream({ ...args, contextValue, rootValue: undefined })) as AsyncIterableIterator<unknown> | ExecutionResult;
   } catch (error) {
     return { errors: [mask(error) as GraphQLError] };
+  } finally {
+    metrics.subscriptionStarting(-1);
   }
   if (!(Symbol.asyncIterator in source)) return { errors: source.errors?.map((e) => mask(e) as GraphQLError) };
   const events = source;
@@ -87,7 +91,6 @@ export async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterabl
 
   const prefix = `{"id":${JSON.stringify(shared.id)},"type":"next","payload":`;
   const { socket } = shared;
-  const { metrics } = base.rt;
   let ended = false;
   metrics.subscriptionOpened();
   const end = async (): Promise<IteratorResult<never>> => {

@@ -116,24 +116,78 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
  * again.
  */
 export function endOnRevocation(rt: Runtime, stream: EventStream<unknown>, viewer: Viewer): Listening {
-  const revoked = () => stream.fail(unauthenticated('Your session was revoked; log in again.'));
-  return stream.own(
-    rt.pubsub.listen(
-      topics.user(viewer.userId),
-      (event) => {
-        if (event.type === 'SESSION_REVOKED' && (event.sessionId === null || event.sessionId === viewer.sessionId)) revoked();
-      },
-      {
-        onResubscribed: () => {
-          assertSessionActive(rt, viewer.sessionId, viewer.userId).catch((error: unknown) => {
-            // Only a refusal ends the stream; a database that does not answer is no news about the session.
-            if (error instanceof DomainError) revoked();
-            else rt.log('warn', 'could not check a session after pub/sub reconnected', error);
-          });
+  return stream.own(sessionWatchOf(rt).watch(viewer, () => stream.fail(unauthenticated('Your session was revoked; log in again.'))));
+}
+
+interface Watcher {
+  sessionId: string;
+  revoked: () => void;
+}
+
+/**
+ * One listening on a user's topic for every open stream of that user on this
+ * instance: a stream costs an entry in a set, not a listener of its own, and
+ * an event on the user's topic (an inbox change, say) is looked at once, not
+ * once per stream.
+ */
+class SessionWatch {
+  private readonly users = new Map<string, { listening: Listening; watchers: Set<Watcher> }>();
+
+  constructor(private readonly rt: Runtime) {}
+
+  watch(viewer: Viewer, revoked: () => void): Listening {
+    const { userId } = viewer;
+    let entry = this.users.get(userId);
+    if (!entry) {
+      const watchers = new Set<Watcher>();
+      const listening = this.rt.pubsub.listen(
+        topics.user(userId),
+        (event) => {
+          if (event.type !== 'SESSION_REVOKED') return;
+          for (const w of watchers) if (event.sessionId === null || event.sessionId === w.sessionId) w.revoked();
         },
+        { onResubscribed: () => this.recheck(userId, watchers) },
+      );
+      entry = { listening, watchers };
+      this.users.set(userId, entry);
+    }
+    const watcher: Watcher = { sessionId: viewer.sessionId, revoked };
+    const { listening, watchers } = entry;
+    watchers.add(watcher);
+    let closed = false;
+    return {
+      ready: listening.ready,
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        watchers.delete(watcher);
+        if (watchers.size > 0 || this.users.get(userId)?.watchers !== watchers) return;
+        this.users.delete(userId);
+        await listening.close();
       },
-    ),
-  );
+    };
+  }
+
+  /** After an outage: each watched session is checked again, once. */
+  private recheck(userId: string, watchers: Set<Watcher>): void {
+    const sessions = new Set([...watchers].map((w) => w.sessionId));
+    for (const sessionId of sessions) {
+      assertSessionActive(this.rt, sessionId, userId).catch((error: unknown) => {
+        // Only a refusal ends the streams; a database that does not answer is no news about the session.
+        if (!(error instanceof DomainError)) return this.rt.log('warn', 'could not check a session after pub/sub reconnected', error);
+        for (const w of watchers) if (w.sessionId === sessionId) w.revoked();
+      });
+    }
+  }
+}
+
+const sessionWatches = new WeakMap<Runtime, SessionWatch>();
+
+/** The app's session watch (one per runtime). */
+function sessionWatchOf(rt: Runtime): SessionWatch {
+  let watch = sessionWatches.get(rt);
+  if (!watch) sessionWatches.set(rt, (watch = new SessionWatch(rt)));
+  return watch;
 }
 
 /** A topic whose events may end a stream: `check` returns the error to end it with, or null. */

@@ -23,6 +23,12 @@ const started = new Set<Instance>();
  * the shared Redis, with `env` added, and waits for it to listen. Stopped
  * after the file if still running.
  */
+/** Instances this test process started and that are still running: none outlives it, even when a test stops half-way. */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
 export function startInstance(name: string, env: Record<string, string> = {}): Promise<Instance> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
@@ -40,11 +46,21 @@ export function startInstance(name: string, env: Record<string, string> = {}): P
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  children.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
   return new Promise((resolve, reject) => {
     let output = '';
     let listening = false;
-    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${output}`)), 30_000);
+    // One that does not start in time is killed, so that it does not outlive the test run.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not start: ${output}`));
+    }, 30_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = listening ? null : /listening on (http:\/\/\S+\/graphql)/.exec(output);
@@ -89,3 +105,19 @@ export async function stopInstance(instance: Instance, ms = 10_000): Promise<voi
 afterAll(async () => {
   await Promise.all([...started].map((instance) => stopInstance(instance)));
 });
+
+/**
+ * Waits until no subscription is still opening on `instance` (a stream
+ * listens in Redis first, then reads where it starts): after this, events
+ * committed anywhere reach its open streams.
+ */
+export async function subscriptionsOpened(instance: Pick<Instance, 'url'>, ms = 10_000): Promise<void> {
+  const metrics = instance.url.replace(/\/graphql$/, '/metrics');
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const text = await (await fetch(metrics)).text();
+    if (/^parley_subscriptions_starting 0$/m.test(text)) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for subscriptions to open on ${instance.url}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

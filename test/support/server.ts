@@ -107,8 +107,10 @@ export async function until(condition: () => boolean | Promise<boolean>, what: s
 }
 
 /**
- * Waits until `count` subscribers of the channel are listening on this server
- * and its pub/sub transport delivers the topic, so a test can publish without racing.
+ * Waits until `count` subscribers of the channel are listening on this server,
+ * its pub/sub transport delivers the topic, and no subscription is still
+ * opening (a stream listens first, then reads where it starts), so a test can
+ * publish without racing.
  */
 export function waitForSubscribers(server: TestServer, channelId: string, count = 1): Promise<void> {
   return waitForTopic(server, channelTopic(channelId), count);
@@ -119,7 +121,8 @@ export function waitForSubscribers(server: TestServer, channelId: string, count 
  * server and its pub/sub transport delivers the topic.
  */
 export async function waitForTopic(server: TestServer, topic: string, count = 1): Promise<void> {
-  await until(() => server.app.runtime.pubsub.listenerCount(topic) >= count, `${count} listener(s) of ${topic}`);
+  const { pubsub, metrics } = server.app.runtime;
+  await until(() => pubsub.listenerCount(topic) >= count && metrics.subscriptionsStarting === 0, `${count} listener(s) of ${topic}, opened`);
   const probe = server.app.runtime.pubsub.listen(topic, () => {});
   await probe.ready;
   await probe.close();
