@@ -28,6 +28,10 @@ interface SocketState {
   connectedAt: number;
   /** Closes a socket that has no token and does nothing; cleared once a token is accepted. */
   idle: NodeJS.Timeout | null;
+  /** Who signed in on this socket (counted per user), once a token is accepted. */
+  userId: string | null;
+  /** Ends the socket's presence, once counted. */
+  leave: (() => void) | null;
 }
 
 /** Open sockets per key (address or user) on this instance. */
@@ -73,14 +77,17 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
 
   wss.on('connection', (socket, request) => {
     const address = clientAddress(rt, request.socket.remoteAddress, request.headers['x-forwarded-for']) ?? 'unknown';
-    const state: SocketState = { id: nextSocketId++, logId: flatUUID(), address, connectedAt: Date.now(), idle: null };
+    const state: SocketState = { id: nextSocketId++, logId: flatUUID(), address, connectedAt: Date.now(), idle: null, userId: null, leave: null };
     sockets.set(socket, state);
     perAddress.add(address);
     rt.metrics.activeSockets.inc();
+    // One close handler for everything the socket counts in.
     socket.once('close', () => {
       rt.metrics.activeSockets.dec();
       perAddress.remove(address);
       if (state.idle) clearTimeout(state.idle);
+      if (state.userId) perUser.remove(state.userId);
+      state.leave?.();
     });
     if (capped && perAddress.count(address) > limits.maxSocketsPerAddress) {
       socket.close(TOO_MANY, 'Too many connections from this address');
@@ -123,15 +130,16 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
           // One that closed while its token was checked never counts (presence, sockets per user).
           if (socket.readyState !== socket.OPEN) return false;
           const state = sockets.get(socket);
-          if (state?.idle) clearTimeout(state.idle);
-          if (state) state.idle = null;
+          if (!state) return false;
+          if (state.idle) clearTimeout(state.idle);
+          state.idle = null;
           perUser.add(viewer.userId);
-          socket.once('close', () => perUser.remove(viewer.userId));
+          state.userId = viewer.userId;
           if (capped && perUser.count(viewer.userId) > limits.maxSocketsPerUser) {
             socket.close(TOO_MANY, 'Too many connections for this account');
             return false;
           }
-          socket.once('close', rt.presence.connect(viewer.userId));
+          state.leave = rt.presence.connect(viewer.userId);
           return true;
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
