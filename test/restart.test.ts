@@ -32,9 +32,10 @@ async function survivesRestart(overrides: Parameters<typeof startServer>[0]) {
 describe('restarting the server', () => {
   it('keeps accounts, tokens and messages on the embedded default (PGlite in DATA_DIR, no JWT_SECRET)', async () => {
     await survivesRestart({ databaseUrl: undefined, redisUrl: undefined, jwtSecret: undefined });
-  });
+    // Two cold starts of the embedded database: slow on a loaded machine.
+  }, 120_000);
 
   it.skipIf(!sharedServices.databaseUrl)(`keeps them on ${backendName}`, async () => {
     await survivesRestart({});
-  });
+  }, 120_000);
 });
