@@ -6,7 +6,7 @@ import { backendName, startServer, type TestServer } from './support/server.ts';
 
 // The machine is shared and slow: generous, condition-based waits everywhere.
 const WAIT = { timeout: 30_000, interval: 100 };
-const STEPS = 180_000;
+const STEPS = 240_000;
 
 let server: TestServer;
 let origin: string;

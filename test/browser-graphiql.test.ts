@@ -8,7 +8,7 @@ import { backendName, startServer, waitForSubscribers, type TestServer } from '.
 // answers showed, run it, read the answer.
 
 const WAIT = { timeout: 60_000, interval: 200 };
-const STEPS = 240_000;
+const STEPS = 360_000;
 
 let server: TestServer;
 let browser: Browser;
