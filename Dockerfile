@@ -21,6 +21,12 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 
 COPY src ./src
 
+# The web chat the server serves at / (src/server/web.ts): built here, from
+# the SDK and its typed operations.
+COPY client ./client
+COPY web ./web
+RUN npm run build:web
+
 # The embedded database and the generated signing key live in DATA_DIR; a
 # named volume mounted here inherits the ownership.
 RUN mkdir -p /app/data && chown node:node /app/data

@@ -10,6 +10,7 @@ import { graphiqlOptions, renderGraphiQL, useGraphiQLAssets } from './graphiql.t
 import { useMetrics } from './metrics.ts';
 import { persistedOperationsOf, usePersistedOperations } from './persisted.ts';
 import { useUnsubscribe } from './unsubscribe.ts';
+import { useWebApp } from './web.ts';
 
 /** What the WebSocket side hands to Yoga's context factory besides the request. */
 export interface SocketContext {
@@ -24,8 +25,8 @@ export type ParleyYoga = YogaServerInstance<SocketContext, Context>;
 
 /**
  * GraphQL over HTTP at /graphql (and GraphiQL in a browser), `/healthz` (the
- * process is up) and `/readyz` (the database and pub/sub answer, and the app
- * is not shutting down).
+ * process is up), `/readyz` (the database and pub/sub answer, and the app
+ * is not shutting down), and the web chat at `/` (src/server/web.ts).
  */
 export function createYogaServer(rt: Runtime, lifecycle: { draining(): boolean }): ParleyYoga {
   return createYoga<SocketContext, Context>({
@@ -59,6 +60,8 @@ export function createYogaServer(rt: Runtime, lifecycle: { draining(): boolean }
           });
         },
       }),
+      // Last: every path the plugins above answer stays theirs.
+      useWebApp(),
     ],
     context: ({ request, req, authorization, connectedAt, address }) =>
       createContext(

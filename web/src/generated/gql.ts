@@ -1,0 +1,46 @@
+/* eslint-disable */
+import * as types from './graphql.js';
+import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+
+/**
+ * Map of all GraphQL operations in the project.
+ *
+ * This map has several performance disadvantages:
+ * 1. It is not tree-shakeable, so it will include all operations in the project.
+ * 2. It is not minifiable, so the string of a GraphQL query will be multiple times inside the bundle.
+ * 3. It does not support dead code elimination, so it will add unused operations.
+ *
+ * Therefore it is highly recommended to use the babel or swc plugin for production.
+ * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
+ */
+type Documents = {
+    "fragment WebMessage on Message {\n  id\n  text\n  createdAt\n  editedAt\n  deletedAt\n  clientMessageId\n  replyCount\n  author {\n    id\n    handle\n    name\n  }\n  threadRoot {\n    id\n  }\n  reactions {\n    emoji\n    count\n    reactedByMe\n  }\n}\n\nquery WebWorkspaces {\n  workspaces(first: 50) {\n    edges {\n      node {\n        id\n        name\n        slug\n        viewerRole\n      }\n    }\n  }\n}\n\nquery WebWorkspace($id: ID!) {\n  workspace(id: $id) {\n    id\n    name\n    slug\n    viewerRole\n    channels(first: 100) {\n      edges {\n        node {\n          id\n          name\n          kind\n          private\n          myMembership {\n            unreadCount\n          }\n          members(first: 10) {\n            edges {\n              node {\n                user {\n                  id\n                  handle\n                }\n              }\n            }\n          }\n        }\n      }\n    }\n    members(first: 100) {\n      edges {\n        node {\n          id\n          handle\n          name\n          presence {\n            status\n          }\n        }\n      }\n    }\n  }\n}\n\nquery WebHistory($id: ID!, $last: Int!, $before: String) {\n  channel(id: $id) {\n    id\n    messages(last: $last, before: $before) {\n      edges {\n        cursor\n        node {\n          ...WebMessage\n        }\n      }\n      pageInfo {\n        hasPreviousPage\n        startCursor\n      }\n    }\n  }\n}\n\nquery WebReplies($id: ID!, $first: Int!, $after: String) {\n  message(id: $id) {\n    ...WebMessage\n    replies(first: $first, after: $after) {\n      edges {\n        node {\n          ...WebMessage\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n}\n\nquery WebMessageDetails($id: ID!) {\n  message(id: $id) {\n    ...WebMessage\n    threadRoot {\n      id\n      replyCount\n    }\n  }\n}": typeof types.WebMessageFragmentDoc,
+};
+const documents: Documents = {
+    "fragment WebMessage on Message {\n  id\n  text\n  createdAt\n  editedAt\n  deletedAt\n  clientMessageId\n  replyCount\n  author {\n    id\n    handle\n    name\n  }\n  threadRoot {\n    id\n  }\n  reactions {\n    emoji\n    count\n    reactedByMe\n  }\n}\n\nquery WebWorkspaces {\n  workspaces(first: 50) {\n    edges {\n      node {\n        id\n        name\n        slug\n        viewerRole\n      }\n    }\n  }\n}\n\nquery WebWorkspace($id: ID!) {\n  workspace(id: $id) {\n    id\n    name\n    slug\n    viewerRole\n    channels(first: 100) {\n      edges {\n        node {\n          id\n          name\n          kind\n          private\n          myMembership {\n            unreadCount\n          }\n          members(first: 10) {\n            edges {\n              node {\n                user {\n                  id\n                  handle\n                }\n              }\n            }\n          }\n        }\n      }\n    }\n    members(first: 100) {\n      edges {\n        node {\n          id\n          handle\n          name\n          presence {\n            status\n          }\n        }\n      }\n    }\n  }\n}\n\nquery WebHistory($id: ID!, $last: Int!, $before: String) {\n  channel(id: $id) {\n    id\n    messages(last: $last, before: $before) {\n      edges {\n        cursor\n        node {\n          ...WebMessage\n        }\n      }\n      pageInfo {\n        hasPreviousPage\n        startCursor\n      }\n    }\n  }\n}\n\nquery WebReplies($id: ID!, $first: Int!, $after: String) {\n  message(id: $id) {\n    ...WebMessage\n    replies(first: $first, after: $after) {\n      edges {\n        node {\n          ...WebMessage\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n}\n\nquery WebMessageDetails($id: ID!) {\n  message(id: $id) {\n    ...WebMessage\n    threadRoot {\n      id\n      replyCount\n    }\n  }\n}": types.WebMessageFragmentDoc,
+};
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ *
+ *
+ * @example
+ * ```ts
+ * const query = graphql(`query GetUser($id: ID!) { user(id: $id) { name } }`);
+ * ```
+ *
+ * The query argument is unknown!
+ * Please regenerate the types.
+ */
+export function graphql(source: string): unknown;
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "fragment WebMessage on Message {\n  id\n  text\n  createdAt\n  editedAt\n  deletedAt\n  clientMessageId\n  replyCount\n  author {\n    id\n    handle\n    name\n  }\n  threadRoot {\n    id\n  }\n  reactions {\n    emoji\n    count\n    reactedByMe\n  }\n}\n\nquery WebWorkspaces {\n  workspaces(first: 50) {\n    edges {\n      node {\n        id\n        name\n        slug\n        viewerRole\n      }\n    }\n  }\n}\n\nquery WebWorkspace($id: ID!) {\n  workspace(id: $id) {\n    id\n    name\n    slug\n    viewerRole\n    channels(first: 100) {\n      edges {\n        node {\n          id\n          name\n          kind\n          private\n          myMembership {\n            unreadCount\n          }\n          members(first: 10) {\n            edges {\n              node {\n                user {\n                  id\n                  handle\n                }\n              }\n            }\n          }\n        }\n      }\n    }\n    members(first: 100) {\n      edges {\n        node {\n          id\n          handle\n          name\n          presence {\n            status\n          }\n        }\n      }\n    }\n  }\n}\n\nquery WebHistory($id: ID!, $last: Int!, $before: String) {\n  channel(id: $id) {\n    id\n    messages(last: $last, before: $before) {\n      edges {\n        cursor\n        node {\n          ...WebMessage\n        }\n      }\n      pageInfo {\n        hasPreviousPage\n        startCursor\n      }\n    }\n  }\n}\n\nquery WebReplies($id: ID!, $first: Int!, $after: String) {\n  message(id: $id) {\n    ...WebMessage\n    replies(first: $first, after: $after) {\n      edges {\n        node {\n          ...WebMessage\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n}\n\nquery WebMessageDetails($id: ID!) {\n  message(id: $id) {\n    ...WebMessage\n    threadRoot {\n      id\n      replyCount\n    }\n  }\n}"): (typeof documents)["fragment WebMessage on Message {\n  id\n  text\n  createdAt\n  editedAt\n  deletedAt\n  clientMessageId\n  replyCount\n  author {\n    id\n    handle\n    name\n  }\n  threadRoot {\n    id\n  }\n  reactions {\n    emoji\n    count\n    reactedByMe\n  }\n}\n\nquery WebWorkspaces {\n  workspaces(first: 50) {\n    edges {\n      node {\n        id\n        name\n        slug\n        viewerRole\n      }\n    }\n  }\n}\n\nquery WebWorkspace($id: ID!) {\n  workspace(id: $id) {\n    id\n    name\n    slug\n    viewerRole\n    channels(first: 100) {\n      edges {\n        node {\n          id\n          name\n          kind\n          private\n          myMembership {\n            unreadCount\n          }\n          members(first: 10) {\n            edges {\n              node {\n                user {\n                  id\n                  handle\n                }\n              }\n            }\n          }\n        }\n      }\n    }\n    members(first: 100) {\n      edges {\n        node {\n          id\n          handle\n          name\n          presence {\n            status\n          }\n        }\n      }\n    }\n  }\n}\n\nquery WebHistory($id: ID!, $last: Int!, $before: String) {\n  channel(id: $id) {\n    id\n    messages(last: $last, before: $before) {\n      edges {\n        cursor\n        node {\n          ...WebMessage\n        }\n      }\n      pageInfo {\n        hasPreviousPage\n        startCursor\n      }\n    }\n  }\n}\n\nquery WebReplies($id: ID!, $first: Int!, $after: String) {\n  message(id: $id) {\n    ...WebMessage\n    replies(first: $first, after: $after) {\n      edges {\n        node {\n          ...WebMessage\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n}\n\nquery WebMessageDetails($id: ID!) {\n  message(id: $id) {\n    ...WebMessage\n    threadRoot {\n      id\n      replyCount\n    }\n  }\n}"];
+
+export function graphql(source: string) {
+  return (documents as any)[source] ?? {};
+}
+
+export type DocumentType<TDocumentNode extends DocumentNode<any, any>> = TDocumentNode extends DocumentNode<  infer TType,  any>  ? TType  : never;
