@@ -104,6 +104,30 @@ describe(`search: words, phrases and ranking (${backendName})`, () => {
     expect(seen.slice(0, 8).every((text) => text.startsWith(`${t} ${t} ${t}`))).toBe(true);
   });
 
+  it('loads a page of hits with their authors and channels in a number of statements that does not grow with the page', async () => {
+    const t = tag();
+    await seedMessages(team.server, team.bob, general, Array.from({ length: 40 }, (_, i) => `counted ${i} ${t}`));
+    const { createPost } = await ok(team.server, CreatePostDocument, { input: { workspaceId: team.workspaceId, text: `counted post ${t}` } }, team.cat.token);
+    await ok(team.server, CommentOnPostDocument, { input: { postId: createPost.id, text: `counted comment ${t}` } }, team.ann.token);
+    const rt = team.server.app.runtime;
+    const statementsFor = async (first: number) => {
+      await rt.background.drained();
+      const statements: string[] = [];
+      const stop = rt.db.onQuery((sql) => statements.push(sql));
+      try {
+        expect((await searchAs(team.ann.token, t, { first })).edges).toHaveLength(first);
+      } finally {
+        stop();
+      }
+      return statements;
+    };
+    const small = await statementsFor(3);
+    const large = await statementsFor(42);
+    // Both pages hold messages, a post and a comment: one statement per kind and relation, not per hit.
+    expect(large.length, large.join('\n')).toBe(small.length);
+    expect(large.length, large.join('\n')).toBeLessThanOrEqual(12);
+  });
+
   it('finds thread replies, posts and comments, and leaves out deleted ones', async () => {
     const t = tag();
     const root = await sendText(team.server, team.ann.token, general, `root of a thread`);
