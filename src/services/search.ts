@@ -116,8 +116,7 @@ export function parseSearchQuery(query: string): ParsedQuery {
  * `EXISTS (SELECT 1 FROM "Attachment" a WHERE a."messageId" = message.id)`
  * (and the it.todo in test/search.test.ts becomes a test).
  */
-export function hasAttachmentPredicate(message: string): Prisma.Sql {
-  void message;
+export function hasAttachmentPredicate(_message: string): Prisma.Sql {
   return Prisma.sql`FALSE`;
 }
 
@@ -242,7 +241,7 @@ const HEADLINE_FRAGMENTS = `StartSel=${HIGHLIGHT_START}, StopSel=${HIGHLIGHT_END
 /** `LIKE` pattern for "starts with `prefix`" (case already folded), wildcards escaped. */
 const startsWith = (prefix: string) => `${prefix.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-const prefixSchemaCheck = (prefix: string) => {
+const cleanPrefix = (prefix: string) => {
   const trimmed = prefix.trim().replace(/^[@#]/, '');
   if (trimmed.length > 100) throw badInput('A prefix has at most 100 characters.', 'prefix');
   return trimmed;
@@ -258,7 +257,7 @@ export async function searchUsers(
   viewer: Viewer,
   input: { workspaceId: string; prefix: string; first: number; afterId: string | null },
 ): Promise<{ users: User[]; hasMore: boolean }> {
-  const prefix = prefixSchemaCheck(input.prefix);
+  const prefix = cleanPrefix(input.prefix);
   await requireWorkspaceMember(rt, viewer, input.workspaceId);
   const pattern = startsWith(prefix);
   const seek = input.afterId
@@ -284,7 +283,7 @@ export async function searchChannels(
   viewer: Viewer,
   input: { workspaceId: string; prefix: string; first: number; afterId: string | null },
 ): Promise<{ channels: Channel[]; hasMore: boolean }> {
-  const prefix = prefixSchemaCheck(input.prefix);
+  const prefix = cleanPrefix(input.prefix);
   await requireWorkspaceMember(rt, viewer, input.workspaceId);
   const pattern = startsWith(prefix);
   const seek = input.afterId
