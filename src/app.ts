@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import { openDatabase } from './db.ts';
+import { applySearchLanguage } from './searchLanguage.ts';
 import { createLog, withoutLogFields, type Log, type LogDestination } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { LocalPubSub, RedisPubSub } from './pubsub.ts';
@@ -77,6 +78,7 @@ export function createParley(config: Config, options: ParleyOptions = {}): App {
       logError: (message, error) => withoutLogFields(() => log('error', message, error)),
     });
     disposers.push(() => db.close());
+    await applySearchLanguage(db, config.searchLanguage, (line) => log('info', line));
     const sends = createSendQueue(db);
     // Sends already queued are written (and answered) before the database closes.
     disposers.push(() => sends.drained());

@@ -88,6 +88,12 @@ export interface Config {
    * partition) they fail after this long.
    */
   redisCommandTimeoutMs: number;
+  /**
+   * SEARCH_LANGUAGE: the Postgres text search configuration whose stemming
+   * search uses (`english`, `french`, `german`, `simple` for none…); applied
+   * at start (src/searchLanguage.ts).
+   */
+  searchLanguage: string;
   /** Notifications: how they reach people who are away (see docs/notifications.md). */
   notifications: {
     /** How long an away person has to see a notification before email or push goes out, in milliseconds. */
@@ -161,6 +167,7 @@ const envSchema = z.object({
       ),
   ),
   REDIS_COMMAND_TIMEOUT_MS: optional(z.coerce.number().int().min(50).max(60_000)),
+  SEARCH_LANGUAGE: optional(z.string().regex(/^[a-z_]{1,63}$/, 'must be the name of a Postgres text search configuration, e.g. english')),
   NOTIFICATION_DELAY_MS: optional(z.coerce.number().int().min(0).max(7 * 24 * 3600 * 1000)),
   SMTP_URL: optional(z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')),
   MAIL_FROM: optional(z.string().min(3)),
@@ -237,6 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     persistedOperationsOnly: e.PERSISTED_OPERATIONS_ONLY ?? false,
     corsOrigins: e.CORS_ORIGINS ? (e.CORS_ORIGINS.includes('*') ? '*' : e.CORS_ORIGINS) : production ? [] : '*',
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS ?? 2_000,
+    searchLanguage: e.SEARCH_LANGUAGE ?? 'english',
     notifications: {
       delayMs: e.NOTIFICATION_DELAY_MS ?? 60_000,
       smtpUrl: e.SMTP_URL,

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { unaccent } from '@electric-sql/pglite/contrib/unaccent';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
@@ -196,7 +197,8 @@ async function openPostgres(url: string, timeouts: PostgresTimeouts, options: Da
 
 async function openEmbedded(dir: string, log?: (line: string) => void): Promise<Database> {
   fs.mkdirSync(dir, { recursive: true });
-  const pglite = new PGlite(dir);
+  // unaccent: search folds accents (prisma/migrations/20261124110000_search).
+  const pglite = new PGlite(dir, { extensions: { unaccent } });
   await pglite.waitReady;
   await migrate(pglite, { log });
   const client = new PrismaClient({ adapter: new PrismaPGlite(pglite), log: QUERY_EVENTS });

@@ -31,9 +31,11 @@ class PageSizePlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
     fieldConfig: PothosOutputFieldConfig<Types>,
   ): GraphQLFieldResolver<unknown, Types['Context'], object> {
     if (!('first' in fieldConfig.args) && !('last' in fieldConfig.args)) return resolver;
+    // A list with cursors of its own shape (search's rank and id) checks them itself.
+    const ownCursors = fieldConfig.extensions?.ownCursors === true;
     return (parent, args, context, info) => {
       checkPageArgs(args as { first?: unknown; last?: unknown });
-      checkCursorOwner(args as { after?: unknown; before?: unknown }, parent);
+      if (!ownCursors) checkCursorOwner(args as { after?: unknown; before?: unknown }, parent);
       return resolver(parent, args, context, info);
     };
   }

@@ -3,6 +3,7 @@ import './user/index.ts';
 import './workspace/index.ts';
 import './channel/index.ts';
 import './message/index.ts';
+import './message/receipts.ts';
 import './channelEvent/index.ts';
 import './notification/index.ts';
 import './inbox/index.ts';
@@ -11,6 +12,7 @@ import './typing/index.ts';
 import './follow/index.ts';
 import './post/index.ts';
 import './delivery/index.ts';
+import './search/index.ts';
 import './node/index.ts';
 
 builder.queryType({});

@@ -17,6 +17,8 @@ export const LIMITS = {
   sendMessage: { points: 3000, seconds: 60, what: 'messages' },
   /** setTyping per user (publishing is throttled apart from this: once per 3 s per channel). */
   setTyping: { points: 120, seconds: 60, what: 'typing notices' },
+  /** search per user (each runs a ranked full-text query). */
+  search: { points: 600, seconds: 60, what: 'searches' },
   /** WebSocket connections per client address. */
   connectIp: { points: 3000, seconds: 60, what: 'WebSocket connections from this address' },
   /** Subscriptions started per socket. */

@@ -75,6 +75,11 @@ export const MembershipRef = builder.prismaObject('Membership', {
     muted: t.exposeBoolean('muted'),
     notify: t.expose('notify', { type: NotifyLevelRef }),
     joinedAt: t.expose('joinedAt', { type: 'DateTime' }),
+    lastReadAt: t.expose('lastReadAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When this member last moved their read position forward (markRead, posting, joining); null before they have read anything.',
+    }),
     unreadCount: t.int({
       select: { lastReadNumber: true, channelId: true, channel: { select: { messageCount: true } } },
       resolve: (m, _args, ctx) => unread(ctx, m.channelId, m.channel.messageCount, m.lastReadNumber),
