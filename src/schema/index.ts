@@ -11,6 +11,7 @@ import './typing/index.ts';
 import './follow/index.ts';
 import './post/index.ts';
 import './delivery/index.ts';
+import './attachment/index.ts';
 import './node/index.ts';
 
 builder.queryType({});
