@@ -8,6 +8,7 @@ import {
   AttachmentNodeDocument,
   ChannelEventsWithAttachmentsDocument,
   ChannelFilesDocument,
+  ChannelMessagesWithAttachmentsDocument,
   CreateUploadDocument,
   DeleteMessageDocument,
   MessageAddedWithAttachmentsDocument,
@@ -16,7 +17,9 @@ import {
   UploadFileDocument,
 } from '../client/generated/graphql.ts';
 import { decodeId } from '../src/schema/ids.ts';
+import { authenticate } from '../src/services/auth.ts';
 import { cleanUpFiles, UNATTACHED_TTL_MS } from '../src/services/attachments.ts';
+import { sendMessage } from '../src/services/message.ts';
 import { downloadUrl } from '../src/services/attachmentUrls.ts';
 import { connect, ok, refused, subscribe, type GraphQLResponse } from './support/client.ts';
 import { startS3, S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, type TestS3 } from './support/s3.ts';
@@ -196,6 +199,71 @@ describe(`attachments (${backendName})`, () => {
       expect(viaEvents.channelEvents.message!.attachments.map((x) => x.id)).toEqual([file.id]);
       const fromEvent = await fetchUrl(server, viaEvents.channelEvents.message!.attachments[0]!.url);
       expect((await bytesOf(fromEvent)).equals(png)).toBe(true);
+    });
+  });
+
+  describe('the send statement', () => {
+    it('attaches a file to one of several concurrent sends, never two', async () => {
+      const rt = server.app.runtime;
+      const viewer = await authenticate(rt, `Bearer ${ann.token}`);
+      const file = await uploaded(server, ann.token, { bytes: png, name: 'race.png', type: 'image/png' });
+      const attachmentId = decodeId(file.id).id;
+      // All pass the early check together; the statement decides under lock.
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => sendMessage(rt, viewer, { channelId: decodeId(general).id, text: `race ${i}`, attachmentIds: [attachmentId] })),
+      );
+      const sent = outcomes.filter((o) => o.status === 'fulfilled');
+      expect(sent).toHaveLength(1);
+      for (const o of outcomes.filter((o) => o.status === 'rejected')) {
+        expect((o as PromiseRejectedResult).reason.extensions?.code).toBe('CONFLICT');
+      }
+      const row = await rt.prisma.attachment.findUniqueOrThrow({ where: { id: attachmentId } });
+      expect(row.messageId).toBe((sent[0] as PromiseFulfilledResult<{ id: string }>).value.id);
+    });
+
+    it("refuses, in the statement itself, someone else's file and one without bytes, and attaches once within one batch", async () => {
+      const rt = server.app.runtime;
+      const channelId = decodeId(general).id;
+      const bobs = await uploaded(server, bob.token, { bytes: png, name: 'b.png', type: 'image/png' });
+      const { createUpload } = await ok(server, CreateUploadDocument, { input: { workspaceId, name: 'p.png', contentType: 'image/png', size: 10 } }, ann.token);
+      const mine = await uploaded(server, ann.token, { bytes: png, name: 'm.png', type: 'image/png' });
+      const authorId = decodeId(ann.id).id;
+      const base = { channelId, authorId, clientMessageId: null, threadRootId: null, handles: [] };
+      const clientMessageId = crypto.randomUUID();
+      const outcomes = await Promise.all([
+        rt.sends.submit({ ...base, text: 'not mine', attachmentIds: [decodeId(bobs.id).id] }),
+        rt.sends.submit({ ...base, text: 'no bytes', attachmentIds: [decodeId(createUpload.attachment.id).id] }),
+        rt.sends.submit({ ...base, text: 'mine', clientMessageId, attachmentIds: [decodeId(mine.id).id] }),
+        rt.sends.submit({ ...base, text: 'mine', clientMessageId, attachmentIds: [decodeId(mine.id).id] }),
+        rt.sends.submit({ ...base, text: 'mine again', attachmentIds: [decodeId(mine.id).id] }),
+      ]);
+      expect(outcomes.map((o) => o.status)).toEqual(['bad_attachment', 'bad_attachment', 'sent', 'duplicate', 'bad_attachment']);
+      const row = await rt.prisma.attachment.findUniqueOrThrow({ where: { id: decodeId(mine.id).id } });
+      expect(row.messageId).toBe(outcomes[2]!.status === 'sent' ? outcomes[2]!.message.id : null);
+      expect(await rt.prisma.attachment.findUniqueOrThrow({ where: { id: decodeId(bobs.id).id } })).toMatchObject({ messageId: null });
+    });
+
+    it('loads the attachments of a page of messages in one query, whatever its size', async () => {
+      const channel = await channelWith(server, workspaceId, ann, [bob]);
+      for (let i = 0; i < 12; i++) {
+        const file = await uploaded(server, ann.token, { bytes: png, name: `p${i}.png`, type: 'image/png' });
+        await ok(server, SendMessageWithAttachmentsDocument, { input: { channelId: channel, text: `p${i}`, attachmentIds: [file.id] } }, ann.token);
+      }
+      const rt = server.app.runtime;
+      const count = async (last: number) => {
+        await rt.background.drained();
+        const statements: string[] = [];
+        const stop = rt.db.onQuery((sql) => statements.push(sql));
+        try {
+          const page = await ok(server, ChannelMessagesWithAttachmentsDocument, { id: channel, last }, bob.token);
+          expect(page.channel!.messages.edges.every((e) => e.node.attachments.length === 1)).toBe(true);
+        } finally {
+          stop();
+        }
+        return statements.filter((sql) => /"Attachment"/.test(sql)).length;
+      };
+      expect(await count(2)).toBe(1);
+      expect(await count(12)).toBe(1);
     });
   });
 

@@ -118,7 +118,7 @@ BEGIN
         -- An earlier item of this batch claims it too (and is not the same send retried).
         OR EXISTS (SELECT 1 FROM claims c2
                     WHERE c2.attachment_id = c.attachment_id AND c2.i < c.i
-                      AND NOT (c2.author_id = c.author_id AND c2.client_id IS NOT NULL AND c2.client_id = c.client_id));
+                      AND (c.client_id IS NULL OR c2.client_id IS DISTINCT FROM c.client_id OR c2.author_id <> c.author_id));
 
     FOR item IN SELECT unnest(v_refused) LOOP
         outcome := 'bad_attachment';
