@@ -39,7 +39,8 @@ const sendSchema = z.object({
  */
 export async function sendMessage(rt: Runtime, viewer: Viewer, input: unknown): Promise<Message> {
   const { channelId, text, clientMessageId, threadRootId, attachmentIds } = parseInput(sendSchema, input);
-  await checkAttachable(rt, viewer, channelId, attachmentIds ?? [], clientMessageId ?? null);
+  // Only sends with files wait for a check: the others reach the queue in the order they were made.
+  if (attachmentIds?.length) await checkAttachable(rt, viewer, channelId, attachmentIds, clientMessageId ?? null);
   const outcome = await rt.sends.submit({
     channelId,
     authorId: viewer.userId,
