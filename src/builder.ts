@@ -67,7 +67,8 @@ export interface UploadedFile {
   readonly name: string;
   readonly type: string;
   readonly size: number;
-  stream(): ReadableStream<Uint8Array>;
+  /** The bytes (a web ReadableStream, which Node iterates asynchronously). */
+  stream(): AsyncIterable<Uint8Array>;
 }
 
 const isUploadedFile = (value: unknown): value is UploadedFile =>

@@ -16,6 +16,7 @@ import {
   SendMessageWithAttachmentsDocument,
   UploadFileDocument,
 } from '../client/generated/graphql.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
 import { decodeId } from '../src/schema/ids.ts';
 import { authenticate } from '../src/services/auth.ts';
 import { cleanUpFiles, UNATTACHED_TTL_MS } from '../src/services/attachments.ts';
@@ -385,6 +386,22 @@ describe(`attachments (${backendName})`, () => {
       await refused(server, 'NOT_FOUND', AttachmentNodeDocument, { id: unsent.id }, cat.token);
       expect((await ok(server, AttachmentNodeDocument, { id: sentFile.id }, cat.token)).node).not.toBeNull();
     });
+  });
+});
+
+describe('attachment configuration', () => {
+  it('defaults to 25 MiB on local disk, reads the S3 variables, and refuses incomplete ones at start', () => {
+    expect(loadConfig({}).attachments).toEqual({ maxUploadBytes: 26_214_400, s3: undefined });
+    expect(
+      loadConfig({ MAX_UPLOAD_BYTES: '1048576', S3_BUCKET: 'files', S3_ENDPOINT: 'http://minio:9000/', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's', S3_FORCE_PATH_STYLE: 'true' }).attachments,
+    ).toEqual({
+      maxUploadBytes: 1_048_576,
+      s3: { bucket: 'files', endpoint: 'http://minio:9000', region: 'us-east-1', accessKeyId: 'k', secretAccessKey: 's', forcePathStyle: true },
+    });
+    expect(() => loadConfig({ S3_ENDPOINT: 'http://minio:9000' })).toThrow(/S3_BUCKET/);
+    expect(() => loadConfig({ S3_BUCKET: 'files', S3_ACCESS_KEY_ID: 'k' })).toThrow(/set both or neither/);
+    expect(() => loadConfig({ MAX_UPLOAD_BYTES: 'lots' })).toThrow(ConfigError);
+    expect(() => loadConfig({ S3_BUCKET: 'Not A Bucket' })).toThrow(/S3_BUCKET/);
   });
 });
 

@@ -130,10 +130,7 @@ builder.mutationFields((t) => ({
     args: { workspaceId: t.arg.id({ required: true }), file: t.arg({ type: 'File', required: true }) },
     resolve: async (_root, { workspaceId, file }, ctx) => {
       await ctx.rt.limits.consume('sendMessage', ctx.viewer.userId);
-      return uploadFile(ctx.rt, ctx.viewer, parseId('Workspace', workspaceId), {
-        name: file.name,
-        stream: file.stream() as unknown as AsyncIterable<Uint8Array>,
-      });
+      return uploadFile(ctx.rt, ctx.viewer, parseId('Workspace', workspaceId), { name: file.name, stream: file.stream() });
     },
   }),
   createUpload: t.withAuth({ loggedIn: true }).field({
