@@ -356,6 +356,20 @@ describe(`attachments (${backendName})`, () => {
       expect((await bytesOf(await fetchUrl(server, sent.attachments[0]!.url))).equals(jpeg)).toBe(true);
     });
 
+    it('keeps the bytes and the measurements of the one PUT that wins when two race', async () => {
+      const { createUpload } = await ok(server, CreateUploadDocument, { input: { workspaceId, name: 'race.bin', contentType: 'image/png', size: png.byteLength } }, ann.token);
+      const noise = crypto.randomBytes(png.byteLength);
+      const [a, b] = await Promise.all(
+        [png, noise].map((body) => fetchUrl(server, createUpload.uploadUrl, { method: 'PUT', headers: createUpload.uploadHeaders, body: bytes(body) })),
+      );
+      expect([a!.status, b!.status].sort()).toEqual([200, 409]);
+      const winner = a!.status === 200 ? png : noise;
+      const { node } = await ok(server, AttachmentNodeDocument, { id: createUpload.attachment.id }, ann.token);
+      expect(node).toMatchObject({ contentType: winner === png ? 'image/png' : 'application/octet-stream' });
+      const served = await fetchUrl(server, (node as { url: string }).url);
+      expect((await bytesOf(served)).equals(winner)).toBe(true);
+    });
+
     it('refuses a declared size over the limit, and uploads by others than the uploader', async () => {
       await refused(server, 'BAD_USER_INPUT', CreateUploadDocument, { input: { workspaceId, name: 'huge.mp4', contentType: 'video/mp4', size: MAX_UPLOAD_BYTES + 1 } }, ann.token);
       await refused(server, 'BAD_USER_INPUT', CreateUploadDocument, { input: { workspaceId, name: 'a.bin', contentType: 'not a type', size: 10 } }, ann.token);

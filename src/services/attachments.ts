@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { badInput, conflict, DomainError, notFound, parseInput } from '../errors.ts';
@@ -78,13 +79,13 @@ export async function uploadFile(rt: Runtime, viewer: Viewer, workspaceId: strin
   const bytes = await readLimited(file.stream, rt.config.attachments.maxUploadBytes);
   const id = uuidv7();
   const key = storageKey(workspaceId, id);
-  const stored = await storeBytes(rt, key, bytes, true);
   try {
+    const stored = await storeBytes(rt, key, bytes, true);
     return await rt.prisma.attachment.create({
       data: { id, workspaceId, uploaderId: viewer.userId, name, storageKey: key, ...stored },
     });
   } catch (error) {
-    await rt.files.delete([key, ...(stored.thumbnailKey ? [stored.thumbnailKey] : [])]);
+    await rt.files.delete([key, thumbnailKey(key)]).catch(() => {});
     throw error;
   }
 }
@@ -155,9 +156,20 @@ export async function receiveUpload(rt: Runtime, attachmentId: string, body: Asy
   if (bytes.byteLength !== pending.size) {
     throw new UploadRefusal(400, `This upload takes exactly ${pending.size} bytes; ${bytes.byteLength} arrived.`);
   }
-  const stored = await storeBytes(rt, pending.storageKey, bytes, true);
-  const { count } = await rt.prisma.attachment.updateMany({ where: { id: attachmentId, uploadedAt: null }, data: stored });
-  if (count === 0) throw new UploadRefusal(409, 'This upload already has its bytes.');
+  // Each attempt writes under a key of its own, so two PUTs racing cannot mix
+  // one's bytes with the other's measurements: the first to record its key wins.
+  const key = `${pending.storageKey}-${crypto.randomBytes(6).toString('hex')}`;
+  try {
+    const stored = await storeBytes(rt, key, bytes, true);
+    const { count } = await rt.prisma.attachment.updateMany({
+      where: { id: attachmentId, uploadedAt: null },
+      data: { ...stored, storageKey: key },
+    });
+    if (count === 0) throw new UploadRefusal(409, 'This upload already has its bytes.');
+  } catch (error) {
+    await rt.files.delete([key, thumbnailKey(key)]).catch(() => {});
+    throw error;
+  }
   return rt.prisma.attachment.findUniqueOrThrow({ where: { id: attachmentId } });
 }
 
