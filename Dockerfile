@@ -21,9 +21,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 
 COPY src ./src
 
-# The embedded database and the generated signing key live in DATA_DIR; a
-# named volume mounted here inherits the ownership.
-RUN mkdir -p /app/data && chown node:node /app/data
+# The embedded database, the generated signing key and (without S3)
+# attachments live in DATA_DIR; a named volume mounted here or at
+# DATA_DIR/files inherits the ownership.
+RUN mkdir -p /app/data/files && chown -R node:node /app/data
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
