@@ -318,6 +318,10 @@ describe(`attachments (${backendName})`, () => {
       expect(rest.channel!.files.edges.map((e) => e.node.id)).toEqual([ids[0]]);
       expect(rest.channel!.files.pageInfo.hasNextPage).toBe(false);
 
+      // Pages as every connection does: at most 100, and a cursor only of this list.
+      await refused(server, 'BAD_USER_INPUT', ChannelFilesDocument, { id: channel, first: 101 }, bob.token);
+      await refused(server, 'BAD_USER_INPUT', ChannelFilesDocument, { id: general, first: 2, after: first.channel!.files.pageInfo.endCursor }, bob.token);
+
       const url = first.channel!.files.edges[1]!.node.url;
       const key = (await server.app.runtime.prisma.attachment.findUniqueOrThrow({ where: { id: decodeId(ids[1]!).id } })).storageKey;
       expect((await fetchUrl(server, url)).status).toBe(200);
