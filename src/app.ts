@@ -121,7 +121,7 @@ export function createParley(config: Config, options: ParleyOptions = {}): App {
       log,
       onRefusal: (limit) => metrics.rateLimited.inc({ limit }),
     });
-    const files = openFileStore(config);
+    const files = await openFileStore(config);
     disposers.push(() => files.close());
     const rt: Runtime = { config, log, metrics, db, prisma: db.prisma, redis, pubsub, tokens: new Tokens(config), presence, typing, limits, sends, background, jobs, delivery: createDeliveryState(config), files };
     const cleanup = setInterval(() => rt.background.run('removing unsent uploads', () => cleanUpFiles(rt)), FILE_CLEANUP_INTERVAL_MS);

@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Config } from '../config.ts';
 import { LocalStore } from './local.ts';
-import { S3Store } from './s3.ts';
 
 /** Where a client sends or fetches bytes itself: a presigned S3 request. */
 export interface PresignedRequest {
@@ -37,9 +36,15 @@ export interface FileStore {
   close(): Promise<void>;
 }
 
-/** The store the configuration names: S3 when S3_BUCKET is set, else `<DATA_DIR>/files`. */
-export function openFileStore(config: Config): FileStore {
-  return config.attachments.s3 ? new S3Store(config.attachments.s3) : new LocalStore(config.dataDir);
+/**
+ * The store the configuration names: S3 when S3_BUCKET is set, else
+ * `<DATA_DIR>/files`. The AWS SDK is loaded only when S3 is used (it adds
+ * most of a second to start-up).
+ */
+export async function openFileStore(config: Config): Promise<FileStore> {
+  if (!config.attachments.s3) return new LocalStore(config.dataDir);
+  const { S3Store } = await import('./s3.ts');
+  return new S3Store(config.attachments.s3);
 }
 
 /** A Content-Disposition value with the file's name (RFC 6266, with an ASCII fallback). */

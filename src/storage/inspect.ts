@@ -1,5 +1,3 @@
-import sharp from 'sharp';
-
 /** The content types Parley recognises by their first bytes; anything else is application/octet-stream. */
 export function sniffContentType(bytes: Uint8Array): string {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 64));
@@ -51,6 +49,8 @@ export interface Inspection {
 export async function inspect(bytes: Buffer): Promise<Inspection> {
   const contentType = sniffContentType(bytes);
   if (!IMAGES.has(contentType)) return { contentType, width: null, height: null, thumbnail: null };
+  // Loaded with the first image rather than at start-up.
+  const { default: sharp } = await import('sharp');
   try {
     const image = sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS, failOn: 'error' });
     const meta = await image.metadata();
