@@ -27,9 +27,10 @@ COPY client ./client
 COPY web ./web
 RUN npm run build:web
 
-# The embedded database and the generated signing key live in DATA_DIR; a
-# named volume mounted here inherits the ownership.
-RUN mkdir -p /app/data && chown node:node /app/data
+# The embedded database, the generated signing key and (without S3)
+# attachments live in DATA_DIR; a named volume mounted here or at
+# DATA_DIR/files inherits the ownership.
+RUN mkdir -p /app/data/files && chown -R node:node /app/data
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \

@@ -3,7 +3,7 @@ import type { CodegenConfig } from '@graphql-codegen/cli';
 const scalars = {
   useTypeImports: true,
   enumsAsTypes: true,
-  scalars: { DateTime: 'string', ID: 'string' },
+  scalars: { DateTime: 'string', ID: 'string', File: 'File', HttpHeaders: 'Record<string, string>' },
   strictScalars: true,
 };
 

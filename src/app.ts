@@ -17,7 +17,10 @@ import { withRequestIds } from './server/requestId.ts';
 import { attachGraphqlWs } from './server/websocket.ts';
 import { createYogaServer } from './server/yoga.ts';
 import { Tokens, watchRevocations } from './services/auth.ts';
+import { cleanUpFiles } from './services/attachments.ts';
 import { startPresence } from './services/presence.ts';
+import { handleFiles } from './server/files.ts';
+import { openFileStore } from './storage/index.ts';
 import { createSendQueue } from './services/sendQueue.ts';
 import { createTypingThrottle } from './services/typing.ts';
 
@@ -45,6 +48,10 @@ const DRAIN_MS = 10_000;
 /** Pending connections the kernel queues while the event loop is busy (raised by the OS's somaxconn cap). */
 const LISTEN_BACKLOG = 4096;
 const KEEP_ALIVE_MS = 65_000;
+/** How often unsent uploads older than a day (and deleted messages' files) are removed. */
+const FILE_CLEANUP_INTERVAL_MS = 3600_000;
+/** Room for a multipart upload's other parts (operations, map) beside the file. */
+const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
 
 /**
  * Creates one Parley app: Yoga over HTTP and graphql-ws on the same path.
@@ -116,7 +123,12 @@ export function createParley(config: Config, options: ParleyOptions = {}): App {
       log,
       onRefusal: (limit) => metrics.rateLimited.inc({ limit }),
     });
-    const rt: Runtime = { config, log, metrics, db, prisma: db.prisma, redis, pubsub, tokens: new Tokens(config), presence, typing, limits, sends, background, jobs, delivery: createDeliveryState(config) };
+    const files = await openFileStore(config);
+    disposers.push(() => files.close());
+    const rt: Runtime = { config, log, metrics, db, prisma: db.prisma, redis, pubsub, tokens: new Tokens(config), presence, typing, limits, sends, background, jobs, delivery: createDeliveryState(config), files };
+    const cleanup = setInterval(() => rt.background.run('removing unsent uploads', () => cleanUpFiles(rt)), FILE_CLEANUP_INTERVAL_MS);
+    cleanup.unref();
+    disposers.push(async () => clearInterval(cleanup));
     await jobs.work(rt, deliveryQueues);
     const revocations = watchRevocations(rt);
     disposers.push(() => revocations.close());
@@ -127,7 +139,13 @@ export function createParley(config: Config, options: ParleyOptions = {}): App {
     // Idle keep-alive connections outlive a load balancer's (commonly 60 s), so
     // the balancer, not Parley, closes them and never reuses one being closed.
     const server = http.createServer({ keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: KEEP_ALIVE_MS + 1_000 }, withRequestIds(
-        (req, res) => limitBody(config.limits.bodyBytes, req, res, () => void yoga.requestListener(req, res)),
+        (req, res) => {
+          if (handleFiles(rt, req, res)) return;
+          // A GraphQL multipart request carries a file: up to MAX_UPLOAD_BYTES (the upload checks the file itself).
+          const multipart = req.headers['content-type']?.toLowerCase().startsWith('multipart/form-data');
+          const limit = multipart ? Math.max(config.limits.bodyBytes, config.attachments.maxUploadBytes + MULTIPART_OVERHEAD_BYTES) : config.limits.bodyBytes;
+          limitBody(limit, req, res, () => void yoga.requestListener(req, res));
+        },
         log,
       ),
     );

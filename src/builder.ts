@@ -21,6 +21,8 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     ID: { Input: string; Output: string };
+    File: { Input: UploadedFile; Output: never };
+    HttpHeaders: { Input: never; Output: Record<string, string> };
   };
 }>({
   plugins: [ScopeAuthPlugin, pageSizePlugin, PrismaPlugin, RelayPlugin],
@@ -57,6 +59,41 @@ builder.scalarType('DateTime', {
   parseLiteral: (ast) => {
     if (ast.kind !== Kind.STRING) throw new GraphQLError('DateTime must be an ISO 8601 string.');
     return parseDate(ast.value);
+  },
+});
+
+/** A file of a GraphQL multipart request, as Yoga hands it over (a web File). */
+export interface UploadedFile {
+  readonly name: string;
+  readonly type: string;
+  readonly size: number;
+  /** The bytes (a web ReadableStream, which Node iterates asynchronously). */
+  stream(): AsyncIterable<Uint8Array>;
+}
+
+const isUploadedFile = (value: unknown): value is UploadedFile =>
+  typeof value === 'object' && value !== null && typeof (value as UploadedFile).stream === 'function' && typeof (value as UploadedFile).name === 'string';
+
+builder.scalarType('File', {
+  description:
+    'A file sent with the GraphQL multipart request specification (https://github.com/jaydenseric/graphql-multipart-request-spec): a multipart/form-data request whose "operations" part sets this variable to null and whose "map" part points a file part at it.',
+  serialize: () => {
+    throw new GraphQLError('File is an input type.');
+  },
+  parseValue: (value) => {
+    if (!isUploadedFile(value)) throw new GraphQLError('File must be a file part of a multipart request (GraphQL multipart request specification).');
+    return value;
+  },
+  parseLiteral: () => {
+    throw new GraphQLError('File must be a file part of a multipart request (GraphQL multipart request specification), not a literal.');
+  },
+});
+
+builder.scalarType('HttpHeaders', {
+  description: 'HTTP headers, as an object of header names to values, e.g. {"Content-Type": "image/png"}.',
+  serialize: (value) => value,
+  parseValue: () => {
+    throw new GraphQLError('HttpHeaders is an output type.');
   },
 });
 

@@ -110,6 +110,26 @@ export interface Config {
     /** Where people open Parley (links in emails); unset: http://HOST:PORT. */
     publicUrl?: string;
   };
+  /** Attachments: their size limit and where their bytes are kept (see README.md, "Attachments"). */
+  attachments: {
+    /** The largest file, in bytes (MAX_UPLOAD_BYTES). */
+    maxUploadBytes: number;
+    /** An S3-compatible bucket; unset: files on local disk under dataDir. */
+    s3?: S3Config;
+  };
+}
+
+/** An S3-compatible store (S3_* variables). */
+export interface S3Config {
+  /** The service's URL (MinIO, R2, …); unset: AWS for the region. */
+  endpoint?: string;
+  bucket: string;
+  region: string;
+  /** Unset: the AWS SDK's default credential chain. */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** Address buckets as https://host/bucket rather than https://bucket.host (MinIO needs it). */
+  forcePathStyle: boolean;
 }
 
 /** An empty variable counts as unset, as it does for most tools. */
@@ -174,6 +194,13 @@ const envSchema = z.object({
   VAPID_PUBLIC_KEY: optional(z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be URL-safe base64')),
   VAPID_PRIVATE_KEY: optional(z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be URL-safe base64')),
   VAPID_SUBJECT: optional(z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https:// URL')),
+  MAX_UPLOAD_BYTES: optional(z.coerce.number().int().min(1024).max(2 ** 31 - 1)),
+  S3_ENDPOINT: optional(z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL')),
+  S3_BUCKET: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3 to 63 lower-case letters, digits, "." and "-")')),
+  S3_REGION: optional(z.string().regex(/^[a-z0-9-]+$/, 'must be a region name such as us-east-1')),
+  S3_ACCESS_KEY_ID: optional(z.string()),
+  S3_SECRET_ACCESS_KEY: optional(z.string()),
+  S3_FORCE_PATH_STYLE: optional(boolean),
   PUBLIC_URL: optional(z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL')),
 });
 
@@ -204,6 +231,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   const e = parsed.data;
+  const s3Problems = [
+    ...(!e.S3_BUCKET && (e.S3_ENDPOINT || e.S3_ACCESS_KEY_ID || e.S3_SECRET_ACCESS_KEY || e.S3_REGION)
+      ? ['S3_BUCKET: must be set when other S3_ variables are']
+      : []),
+    ...(!e.S3_ACCESS_KEY_ID !== !e.S3_SECRET_ACCESS_KEY ? ['S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY: set both or neither'] : []),
+  ];
+  if (s3Problems.length) throw new ConfigError(`Invalid configuration:\n  ${s3Problems.join('\n  ')}`);
   const production = e.NODE_ENV === 'production';
   return {
     port: e.PORT ?? 4000,
@@ -253,6 +287,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       vapidPrivateKey: e.VAPID_PRIVATE_KEY,
       vapidSubject: e.VAPID_SUBJECT ?? 'mailto:no-reply@localhost',
       publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+    },
+    attachments: {
+      maxUploadBytes: e.MAX_UPLOAD_BYTES ?? 26_214_400,
+      s3: e.S3_BUCKET
+        ? {
+            endpoint: e.S3_ENDPOINT?.replace(/\/+$/, ''),
+            bucket: e.S3_BUCKET,
+            region: e.S3_REGION ?? 'us-east-1',
+            accessKeyId: e.S3_ACCESS_KEY_ID,
+            secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+            forcePathStyle: e.S3_FORCE_PATH_STYLE ?? false,
+          }
+        : undefined,
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Config } from './config.ts';
 import type { Database, PrismaClient } from './db.ts';
 import type { Jobs } from './jobs.ts';
 import type { DeliveryState } from './services/delivery.ts';
+import type { FileStore } from './storage/index.ts';
 import type { Log } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { PubSub } from './pubsub.ts';
@@ -41,4 +42,6 @@ export interface Runtime {
   readonly jobs: Jobs;
   /** Web Push keys and webhook lookups (see services/delivery.ts). */
   readonly delivery: DeliveryState;
+  /** Where attachments' bytes are kept: local disk or S3 (see storage/index.ts). */
+  readonly files: FileStore;
 }

@@ -118,7 +118,7 @@ describe('the runner on PGlite', () => {
       expect((await migrate(db)).applied).toEqual(expected.map((m) => m.name));
       await expectRecorded(db);
       expect(await tablesIn(db, 'public')).toEqual(await expectedTables());
-      expect(await functionsIn(db, 'public')).toEqual(['parley_read_position', 'send_messages']);
+      expect(await functionsIn(db, 'public')).toEqual(['parley_read_position', 'send_messages', 'send_messages_with_attachments']);
       expect((await migrate(db)).applied).toEqual([]);
       await expectRecorded(db);
     } finally {
@@ -254,7 +254,7 @@ describe.skipIf(!databaseUrl)(`the runner ${onPostgres}`, () => {
     await expectRecorded(client);
     expect(await tablesIn(client, schema)).toEqual(await expectedTables());
     // Created unqualified: in the migrated schema, where its tables are, not in public.
-    expect(await functionsIn(client, schema)).toEqual(['parley_read_position', 'send_messages']);
+    expect(await functionsIn(client, schema)).toEqual(['parley_read_position', 'send_messages', 'send_messages_with_attachments']);
     expect((await migrate(client, { schema })).applied).toEqual([]);
     await expectRecorded(client);
   });

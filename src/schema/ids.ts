@@ -4,7 +4,7 @@ import { quote } from '../security/input.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export type NodeTypename = 'User' | 'Workspace' | 'Channel' | 'Message' | 'Post' | 'Comment' | 'Notification';
+export type NodeTypename = 'User' | 'Workspace' | 'Channel' | 'Message' | 'Post' | 'Comment' | 'Notification' | 'Attachment';
 
 /** Decodes any Parley ID: BAD_USER_INPUT when it is not one at all. */
 export function decodeId(id: string): { typename: string; id: string } {

@@ -13,6 +13,7 @@ import './follow/index.ts';
 import './post/index.ts';
 import './delivery/index.ts';
 import './search/index.ts';
+import './attachment/index.ts';
 import './node/index.ts';
 
 builder.queryType({});

@@ -7,6 +7,7 @@ import { bodyText } from '../security/text.ts';
 import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { connectionLookback, streamChannelEvents } from './channelStream.ts';
+import { checkAttachable, MAX_ATTACHMENTS_PER_MESSAGE, removeDeletedFiles } from './attachments.ts';
 import { appendEvents, publishEvents, publishToUsers } from './eventLog.ts';
 import { notifyMessage } from './messageNotifications.ts';
 import { withdrawNotifications } from './notifications.ts';
@@ -24,6 +25,7 @@ const sendSchema = z.object({
   text: messageText,
   clientMessageId: z.string().max(1024, 'must be at most 128 characters').trim().min(1, 'must not be empty').max(128, 'must be at most 128 characters').nullish(),
   threadRootId: z.string().nullish(),
+  attachmentIds: z.array(z.string()).max(MAX_ATTACHMENTS_PER_MESSAGE, `must name at most ${MAX_ATTACHMENTS_PER_MESSAGE} files`).nullish(),
 });
 
 /**
@@ -31,12 +33,14 @@ const sendSchema = z.object({
  * checks membership and the clientMessageId, resolves the thread root, takes
  * the channel's next sequence number and writes the message, its
  * MESSAGE_ADDED event, mentions, thread follows and the author's read
- * position. Concurrent sends share that statement and its commit (the app's
+ * position, and attaches the author's uploads named by `attachmentIds`. Concurrent sends share that statement and its commit (the app's
  * {@link SendQueue}); this answers after the commit, then publishes. A retry
  * with the same `clientMessageId` returns the first message.
  */
 export async function sendMessage(rt: Runtime, viewer: Viewer, input: unknown): Promise<Message> {
-  const { channelId, text, clientMessageId, threadRootId } = parseInput(sendSchema, input);
+  const { channelId, text, clientMessageId, threadRootId, attachmentIds } = parseInput(sendSchema, input);
+  // Only sends with files wait for a check: the others reach the queue in the order they were made.
+  if (attachmentIds?.length) await checkAttachable(rt, viewer, channelId, attachmentIds, clientMessageId ?? null);
   const outcome = await rt.sends.submit({
     channelId,
     authorId: viewer.userId,
@@ -44,6 +48,7 @@ export async function sendMessage(rt: Runtime, viewer: Viewer, input: unknown): 
     clientMessageId: clientMessageId ?? null,
     threadRootId: threadRootId ?? null,
     handles: mentionedHandles(text),
+    attachmentIds: attachmentIds ?? [],
   });
   switch (outcome.status) {
     case 'sent': {
@@ -61,6 +66,8 @@ export async function sendMessage(rt: Runtime, viewer: Viewer, input: unknown): 
       throw conflict('This clientMessageId was already used for a message in another channel.', 'clientMessageId');
     case 'no_root':
       throw notFound('Thread root message');
+    case 'bad_attachment':
+      throw conflict('An attachment was sent with another message meanwhile, or is no longer available.', 'attachmentIds');
     case 'not_member':
       // NOT_FOUND for a channel the viewer cannot read; FORBIDDEN for one they may read but have not joined.
       await requireReadableChannel(rt, viewer, channelId);
@@ -155,7 +162,7 @@ export async function editMessage(rt: Runtime, viewer: Viewer, input: unknown): 
 
 /**
  * Soft-deletes a message: its author, or an owner or admin of the workspace.
- * The text is erased; thread replies stay. Deleting twice is a no-op.
+ * The text is erased and its files removed; thread replies stay. Deleting twice is a no-op.
  */
 export async function deleteMessage(rt: Runtime, viewer: Viewer, messageId: string): Promise<Message> {
   const { message, channel } = await loadReadable(rt, viewer, messageId);
@@ -169,8 +176,11 @@ export async function deleteMessage(rt: Runtime, viewer: Viewer, messageId: stri
     }
   }
   if (message.deletedAt) return message;
-  const { deleted, payloads, withdrawn } = await rt.prisma.$transaction(async (tx) => {
-    const deleted = await tx.message.update({ where: { id: messageId }, data: { text: '', deletedAt: new Date() } });
+  const { deleted, payloads, withdrawn, files } = await rt.prisma.$transaction(async (tx) => {
+    const deletedAt = new Date();
+    const deleted = await tx.message.update({ where: { id: messageId }, data: { text: '', deletedAt } });
+    // Its files leave listings now; their bytes are removed after the commit.
+    const { count: files } = await tx.attachment.updateMany({ where: { messageId }, data: { deletedAt } });
     const payloads = await appendEvents(tx, message.channelId, [
       {
         type: 'MESSAGE_DELETED',
@@ -184,8 +194,9 @@ export async function deleteMessage(rt: Runtime, viewer: Viewer, messageId: stri
     // A deleted message no longer mentions anyone, and its notifications are withdrawn.
     await tx.mention.deleteMany({ where: { messageId } });
     const withdrawn = await withdrawNotifications(tx, { messageId });
-    return { deleted, payloads, withdrawn };
+    return { deleted, payloads, withdrawn, files };
   });
+  if (files) rt.background.run("removing a deleted message's files", () => removeDeletedFiles(rt, messageId));
   await publishEvents(rt, payloads);
   await publishToUsers(rt, withdrawn, { type: 'NOTIFICATIONS_CHANGED' });
   return deleted;

@@ -14,9 +14,11 @@ export interface SendRequest {
   threadRootId: string | null;
   /** Lower-cased handles the text @-mentions; members other than the author among them are mentioned. */
   handles: string[];
+  /** Uploads of the author to attach, in order (checked again by the statement, under lock). */
+  attachmentIds?: string[];
 }
 
-/** What became of one send (see the migration that creates `send_messages`). */
+/** What became of one send (see the migrations that create `send_messages` and `send_messages_with_attachments`). */
 export type SendOutcome =
   | { status: 'sent'; message: Message; event: ChannelEventPayload; newFollowers: string[] }
   /** The author already sent this clientMessageId in this channel: the first message, nothing written. */
@@ -26,7 +28,9 @@ export type SendOutcome =
   /** The author is not a member of the channel (or of its workspace), or the channel does not exist. */
   | { status: 'not_member' }
   /** The thread root does not exist or is in another channel. */
-  | { status: 'no_root' };
+  | { status: 'no_root' }
+  /** An attachment is not the author's completed upload in the channel's workspace, or was sent already. */
+  | { status: 'bad_attachment' };
 
 /** The app's queue of sends: concurrent sends share one statement and one commit. */
 export type SendQueue = GroupCommit<SendRequest, SendOutcome>;
@@ -69,7 +73,7 @@ type MessageJson = Omit<Message, 'createdAt' | 'editedAt' | 'deletedAt'> & {
   deletedAt: string | null;
 };
 
-const SEND_MESSAGES = 'SELECT * FROM send_messages($1::jsonb)';
+const SEND_MESSAGES = 'SELECT * FROM send_messages_with_attachments($1::jsonb)';
 
 /** Writes a batch of sends in one statement, hence one transaction and one commit. */
 async function writeSends(db: Database, requests: SendRequest[]): Promise<SendOutcome[]> {

@@ -11,7 +11,7 @@ import {
   streamMessages,
 } from '../../services/message.ts';
 import type { ChannelEventPayload } from '../../pubsub.ts';
-import { parseId } from '../ids.ts';
+import { parseId, parseIds } from '../ids.ts';
 
 /**
  * Reactions of messages, oldest first: one query for a page of messages, or,
@@ -95,6 +95,9 @@ const SendMessageInput = builder.inputType('SendMessageInput', {
       description: 'Your idempotency key (at most 128 characters): resending it returns the first message, never a duplicate.',
     }),
     threadRootId: t.id({ description: 'Reply in the thread of this message (a reply to a reply joins the root thread).' }),
+    attachmentIds: t.idList({
+      description: 'Up to 10 of your own uploads (uploadFile, or createUpload once its bytes arrived) in the same workspace, each sent once.',
+    }),
   }),
 });
 
@@ -121,6 +124,7 @@ builder.mutationField('sendMessage', (t) =>
         ...input,
         channelId: parseId('Channel', input.channelId),
         threadRootId: input.threadRootId ? parseId('Message', input.threadRootId) : null,
+        attachmentIds: input.attachmentIds ? parseIds('Attachment', input.attachmentIds) : null,
       });
     },
   }),

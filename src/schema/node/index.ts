@@ -1,6 +1,7 @@
 import { builder } from '../../builder.ts';
 import { requireWorkspaceMember } from '../../services/access.ts';
 import { getChannel } from '../../services/channel.ts';
+import { getAttachment } from '../../services/attachments.ts';
 import { getMessage } from '../../services/message.ts';
 import { getComment, getPost } from '../../services/post.ts';
 import { notFound } from '../../errors.ts';
@@ -54,6 +55,8 @@ builder.queryField('node', (t) =>
           if (!notification) throw notFound('Notification');
           return Object.assign(notification, { __typename: 'Notification' });
         }
+        case 'Attachment':
+          return Object.assign(await getAttachment(ctx.rt, ctx.viewer, rawId), { __typename: 'Attachment' });
         default:
           throw notFound('Node');
       }
