@@ -5,12 +5,14 @@ import type { Runtime } from '../runtime.ts';
 import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { readAhead, REPLAY_PAGE, toPayload } from './eventLog.ts';
-import { endOnRevocation, EventStream } from './liveStream.ts';
+import { endOnAccessLoss, endOnRevocation, EventStream, recheckAccess } from './liveStream.ts';
 
 /*
  * The stream engine: a channel's events, replayed from the log after a
  * cursor and then live, in order, exactly once (see streamChannelEvents).
  */
+
+const LOST = 'You can no longer read this channel; its events no longer reach you.';
 
 /** A connection younger than this is new: see {@link connectionLookback}. */
 export const FRESH_CONNECTION_MS = 2_000;
@@ -73,7 +75,10 @@ export async function streamChannelEvents(rt: Runtime,
     if (event.type === 'MEMBER_LEFT' && event.userId === viewer.userId && event.seq > startSeq) {
       stream.endWith(forbidden('You left this channel; its events no longer reach you.'));
     }
+    // A public channel made private: a reader who is not a member loses it.
+    if (event.type === 'CHANNEL_UPDATED' && event.seq > startSeq) recheckAccess(rt, stream, stillReadable, LOST);
   };
+  const stillReadable = () => requireReadableChannel(rt, viewer, channelId);
 
   /** Moves events from the log or the live buffer to the stream, in sequence order. */
   const pump = async (): Promise<boolean> => {
@@ -146,6 +151,7 @@ export async function streamChannelEvents(rt: Runtime,
     ),
   );
   endOnRevocation(rt, stream, viewer);
+  endOnAccessLoss(rt, stream, viewer, stillReadable, LOST);
 
   try {
     await stream.ready();
