@@ -1,4 +1,5 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AddReactionDocument,
   ArchiveChannelDocument,
@@ -32,7 +33,19 @@ import {
 import { topics } from '../src/pubsub.ts';
 import { decodeId } from '../src/schema/ids.ts';
 import { connect, ok, refused, subscribe } from './support/client.ts';
-import { backendName, startServer, waitForSubscribers, waitForTopic, type TestServer } from './support/server.ts';
+import { startInstance, type Instance } from './support/instances.ts';
+import {
+  backendName,
+  channelTopic,
+  sharedServices,
+  skipWithoutSharedServices,
+  startServer,
+  testConfig,
+  until,
+  waitForSubscribers,
+  waitForTopic,
+  type TestServer,
+} from './support/server.ts';
 import { channelWith, sendText, signUpUsers, workspaceWith, type TestUser } from './support/world.ts';
 
 let server: TestServer;
@@ -285,3 +298,44 @@ describe(`losing access ends open streams at once (${backendName})`, () => {
     expect(JSON.stringify(await sub.waitForError())).toContain('FORBIDDEN');
   });
 });
+
+describe.skipIf(skipWithoutSharedServices)(
+  `losing access across instances${skipWithoutSharedServices ? ` (${skipWithoutSharedServices})` : ''}`,
+  () => {
+    let b: Instance;
+    let redis: Redis;
+
+    beforeAll(async () => {
+      b = await startInstance('b');
+      redis = new Redis(sharedServices.redisUrl!);
+    }, 60_000);
+
+    afterAll(() => {
+      redis?.disconnect();
+    });
+
+    it('ends streams on another instance when a member is removed from a channel or the workspace', async () => {
+      const { owner, admin, member, workspaceId } = await roles();
+      const channelId = await channelWith(server, workspaceId, owner, [member]);
+      const open = await channelWith(server, workspaceId, owner);
+      const client = connect(b, member.token);
+      const events = subscribe(client, ChannelEventsDocument, { channelId });
+      const onOpen = subscribe(client, MessageAddedDocument, { channelId: open });
+      const inRedis = (topic: string) => `${testConfig().redisKeyPrefix}${topic}`;
+      await until(async () => {
+        const [, joined, , opened] = (await redis.pubsub('NUMSUB', inRedis(channelTopic(channelId)), inRedis(channelTopic(open)))) as [
+          string,
+          number,
+          string,
+          number,
+        ];
+        return Number(joined) >= 1 && Number(opened) >= 1;
+      }, 'instance b to subscribe in Redis', 20_000);
+      await ok(server, RemoveChannelMembersDocument, { channelId, userIds: [member.id] }, admin.token);
+      expect(JSON.stringify(await events.waitForError(15_000))).toContain('FORBIDDEN');
+      expect(onOpen.done).toBe(false);
+      await ok(server, RemoveWorkspaceMemberDocument, { workspaceId, userId: member.id }, admin.token);
+      expect(JSON.stringify(await onOpen.waitForError(15_000))).toContain('FORBIDDEN');
+    }, 60_000);
+  },
+);
