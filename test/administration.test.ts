@@ -10,6 +10,7 @@ import {
   CreateChannelDocument,
   CreateWorkspaceInviteDocument,
   EditMessageDocument,
+  InboxDocument,
   JoinChannelDocument,
   JoinWorkspaceDocument,
   LeaveWorkspaceDocument,
@@ -244,6 +245,18 @@ describe(`channel administration (${backendName})`, () => {
     await sendText(server, owner.token, channelId, 'after the archive');
     const { channel: settings } = await ok(server, ChannelSettingsOfDocument, { id: channelId }, owner.token);
     expect(settings!.archivedAt).toBeNull();
+  });
+
+  it('tells the inbox: CHANNEL_UPDATED on a change, CHANNEL_REMOVED on removal', async () => {
+    const { owner, member, workspaceId } = await roles();
+    const channelId = await channelWith(server, workspaceId, owner, [member]);
+    const inbox = subscribe(connect(server, member.token), InboxDocument, {});
+    await inbox.waitFor((e) => e.inbox.type === 'INITIAL' && e.inbox.channel?.id === channelId, 'the channel in the inbox');
+    await ok(server, UpdateChannelDocument, { input: { channelId, name: 'renamed-for-inbox' } }, owner.token);
+    const updated = await inbox.waitFor((e) => e.inbox.type === 'CHANNEL_UPDATED', 'CHANNEL_UPDATED in the inbox');
+    expect(updated.inbox.channel).toMatchObject({ id: channelId, name: 'renamed-for-inbox' });
+    await ok(server, RemoveChannelMembersDocument, { channelId, userIds: [member.id] }, owner.token);
+    await inbox.waitFor((e) => e.inbox.type === 'CHANNEL_REMOVED' && e.inbox.channel?.id === channelId, 'CHANNEL_REMOVED in the inbox');
   });
 
   it('lets only workspace owners and admins and the creator archive or remove members', async () => {

@@ -98,8 +98,10 @@ export type EditPostInput = {
 export type InboxEventType =
   /** You joined or were added to a channel, or someone opened a conversation with you. */
   | 'CHANNEL_ADDED'
-  /** You left the channel. */
+  /** You left the channel, or were removed from it or from its workspace. */
   | 'CHANNEL_REMOVED'
+  /** The channel’s name, topic, purpose, privacy or archived state changed: read `channel` again. */
+  | 'CHANNEL_UPDATED'
   /** Sent when the subscription starts, once per channel and once per followed thread with unread replies: the sidebar’s starting state. */
   | 'INITIAL'
   /** Your unread notification count (`unreadNotificationCount`) changed; sent once when the subscription starts, too. No channel. */
