@@ -80,17 +80,15 @@ async function requirePassword(rt: Runtime, viewer: Viewer, password: string, fi
  * tokens stop working and their open streams end at once).
  */
 async function revokeSessions(rt: Runtime, userId: string, keep?: string): Promise<void> {
-  const { count } = await rt.prisma.session.updateMany({
-    where: { userId, revokedAt: null, ...(keep ? { id: { not: keep } } : {}) },
-    data: { revokedAt: new Date() },
-  });
-  if (count === 0) return;
-  if (keep) {
-    const revoked = await rt.prisma.session.findMany({ where: { userId, id: { not: keep }, revokedAt: { not: null } }, select: { id: true } });
-    for (const { id } of revoked) await announceRevocation(rt, { userId, sessionId: id });
-  } else {
-    await announceRevocation(rt, { userId, sessionId: null });
+  if (!keep) {
+    await rt.prisma.session.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: new Date() } });
+    return announceRevocation(rt, { userId, sessionId: null });
   }
+  const active = await rt.prisma.session.findMany({ where: { userId, revokedAt: null, id: { not: keep } }, select: { id: true } });
+  const ids = active.map((session) => session.id);
+  if (ids.length === 0) return;
+  await rt.prisma.session.updateMany({ where: { id: { in: ids }, revokedAt: null }, data: { revokedAt: new Date() } });
+  for (const sessionId of ids) await announceRevocation(rt, { userId, sessionId });
 }
 
 const changeSchema = z.object({ currentPassword, newPassword });
