@@ -55,7 +55,12 @@ export type UserPayload =
   /** A notification was stored or collapsed into (see services/notifications.ts). */
   | { type: 'NOTIFICATION'; notificationId: string }
   /** Some of the user's notifications were read or withdrawn: counts changed. */
-  | { type: 'NOTIFICATIONS_CHANGED' };
+  | { type: 'NOTIFICATIONS_CHANGED' }
+  /**
+   * What the user may see in a workspace shrank (removed from it, or made a
+   * guest): their open streams there check their access again.
+   */
+  | { type: 'ACCESS_CHANGED'; workspaceId: string };
 
 /** A session (or, with sessionId null, every session of the user) was revoked. */
 export interface RevocationPayload {

@@ -110,7 +110,14 @@ export async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterabl
         });
         if (done || ended) break;
         const json = await frameOf(value as object);
-        if (ended || socket.readyState !== socket.OPEN || !isLive(events)) break;
+        if (ended || socket.readyState !== socket.OPEN) break;
+        // Failed while this event executed (session revoked, access lost): end with the stream's error, not quietly.
+        if (!isLive(events)) {
+          await events.next().catch((error: unknown) => {
+            throw mask(error);
+          });
+          break;
+        }
         metrics.delivered(value);
         corkUntilIdle(socket);
         if (socket.bufferedAmount < WRITE_HIGH_WATER) socket.send(prefix + json + '}');

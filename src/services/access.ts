@@ -1,5 +1,6 @@
-import { notFound } from '../errors.ts';
+import { DomainError, forbidden, notFound } from '../errors.ts';
 import type { Channel, WorkspaceMember } from '../generated/prisma/client.ts';
+import type { WorkspaceRole } from '../generated/prisma/enums.ts';
 import type { Viewer } from './auth.ts';
 import type { Runtime } from '../runtime.ts';
 
@@ -15,29 +16,47 @@ export async function requireWorkspaceMember(rt: Runtime, viewer: Viewer, worksp
   return member;
 }
 
+/** Roles that administer a workspace. */
+export const isAdminRole = (role: WorkspaceRole) => role === 'OWNER' || role === 'ADMIN';
+
+/**
+ * The viewer's membership of a workspace if they are an owner or admin;
+ * FORBIDDEN for other members (`action` says what was refused), NOT_FOUND for
+ * everyone else.
+ */
+export async function requireWorkspaceAdmin(rt: Runtime, viewer: Viewer, workspaceId: string, action: string): Promise<WorkspaceMember> {
+  const member = await requireWorkspaceMember(rt, viewer, workspaceId);
+  if (!isAdminRole(member.role)) throw forbidden(`Only workspace owners and admins can ${action}.`);
+  return member;
+}
+
 export interface ChannelAccess {
   channel: Channel;
   /** Whether the viewer is a member of the channel itself. */
   isMember: boolean;
+  /** The viewer's role in the channel's workspace. */
+  role: WorkspaceRole;
 }
 
 /**
  * Loads a channel the viewer may read: members always; for public channels,
- * every member of the workspace. Anything else is NOT_FOUND.
+ * every member of the workspace except guests. Anything else is NOT_FOUND.
+ * Every path that shows a channel (queries, node(id), streams, the inbox)
+ * goes through this check or {@link readableChannelsWhere}.
  */
 export async function requireReadableChannel(rt: Runtime, viewer: Viewer, channelId: string): Promise<ChannelAccess> {
-  // One statement: the channel, if the viewer is in its workspace, and whether they are a member.
-  const [found] = await rt.prisma.$queryRaw<(Channel & { isMember: boolean })[]>`
+  // One statement: the channel, the viewer's role in its workspace, and whether they are a member.
+  const [found] = await rt.prisma.$queryRaw<(Channel & { isMember: boolean; role: WorkspaceRole })[]>`
     SELECT c.*, EXISTS (
       SELECT 1 FROM "Membership" m WHERE m."channelId" = c.id AND m."userId" = ${viewer.userId}::uuid
-    ) AS "isMember"
+    ) AS "isMember", w.role::text AS role
     FROM "Channel" c
-    WHERE c.id = ${channelId}::uuid
-      AND EXISTS (SELECT 1 FROM "WorkspaceMember" w WHERE w."workspaceId" = c."workspaceId" AND w."userId" = ${viewer.userId}::uuid)`;
+    JOIN "WorkspaceMember" w ON w."workspaceId" = c."workspaceId" AND w."userId" = ${viewer.userId}::uuid
+    WHERE c.id = ${channelId}::uuid`;
   if (!found) throw notFound('Channel');
-  const { isMember, ...channel } = found;
-  if (!isMember && (channel.private || channel.kind !== 'CHANNEL')) throw notFound('Channel');
-  return { channel, isMember };
+  const { isMember, role, ...channel } = found;
+  if (!isMember && (channel.private || channel.kind !== 'CHANNEL' || role === 'GUEST')) throw notFound('Channel');
+  return { channel, isMember, role };
 }
 
 /** Whether the viewer may read the channel (the same rule, as a filter for lists). */
@@ -46,9 +65,24 @@ export function readableChannelsWhere(viewer: Viewer) {
     workspace: { members: { some: { userId: viewer.userId } } },
     OR: [
       { memberships: { some: { userId: viewer.userId } } },
-      { kind: 'CHANNEL' as const, private: false },
+      {
+        kind: 'CHANNEL' as const,
+        private: false,
+        workspace: { members: { some: { userId: viewer.userId, role: { not: 'GUEST' as const } } } },
+      },
     ],
   };
+}
+
+/** The refusal of a write to an archived channel. */
+export const archivedChannel = () =>
+  new DomainError('FORBIDDEN', 'This channel is archived: it is read-only until an admin or its creator unarchives it.', {
+    reason: 'CHANNEL_ARCHIVED',
+  });
+
+/** Refuses writes (messages, edits, reactions, typing) to an archived channel. */
+export function assertNotArchived(channel: Pick<Channel, 'archivedAt'>): void {
+  if (channel.archivedAt) throw archivedChannel();
 }
 
 /**

@@ -28,13 +28,13 @@ const scrypt = promisify(crypto.scrypt) as (
 // scrypt at N=2^15, r=8: 32 MiB and tens of milliseconds per hash, the OWASP floor.
 const KDF = { N: 2 ** 15, r: 8, p: 1, keylen: 32 };
 
-async function hashPassword(password: string): Promise<string> {
+export async function hashPassword(password: string): Promise<string> {
   const salt = crypto.randomBytes(16);
   const hash = await scrypt(password, salt, KDF.keylen, { N: KDF.N, r: KDF.r, p: KDF.p, maxmem: 128 * KDF.N * KDF.r * 2 });
   return `scrypt$${KDF.N}$${KDF.r}$${KDF.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-async function verifyPassword(password: string, stored: string): Promise<boolean> {
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64');
@@ -163,16 +163,21 @@ const email = z
   .max(320, 'must be at most 254 characters')
   .pipe(z.string().trim().toLowerCase().max(254, 'must be at most 254 characters'));
 
+/** A handle as people type it: stored lower-cased. */
+export const handle = z
+  .string()
+  .max(100, 'must be 2 to 30 letters, digits, "_", "." or "-"')
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z0-9][a-z0-9_.-]{1,29}$/, 'must be 2 to 30 letters, digits, "_", "." or "-", starting with a letter or digit');
+
+export { email as emailAddress };
+
 const signUpSchema = z.object({
   email: email.pipe(z.email({ message: 'must be an email address' })),
   password: newPassword,
   name: displayName(100),
-  handle: z
-    .string()
-    .max(100, 'must be 2 to 30 letters, digits, "_", "." or "-"')
-    .trim()
-    .toLowerCase()
-    .regex(/^[a-z0-9][a-z0-9_.-]{1,29}$/, 'must be 2 to 30 letters, digits, "_", "." or "-", starting with a letter or digit'),
+  handle,
 });
 
 export interface AuthResult {
@@ -182,7 +187,8 @@ export interface AuthResult {
   viewer: Viewer;
 }
 
-async function issueToken(rt: Runtime, user: User): Promise<AuthResult> {
+/** Opens a new session for `user` and signs its token. */
+export async function issueToken(rt: Runtime, user: User): Promise<AuthResult> {
   const expiresAt = new Date(Date.now() + rt.tokens.ttlSeconds * 1000);
   const session = await rt.prisma.session.create({ data: { userId: user.id, expiresAt } });
   rt.tokens.remember(session.id, user.id, expiresAt);
@@ -241,7 +247,7 @@ function broadcastRevocation(rt: Runtime, revocation: RevocationPayload): Promis
  * pub/sub connection was down meanwhile stop trusting their caches until it is
  * back (see {@link watchRevocations}).
  */
-async function announceRevocation(rt: Runtime, revocation: RevocationPayload): Promise<void> {
+export async function announceRevocation(rt: Runtime, revocation: RevocationPayload): Promise<void> {
   rt.tokens.forget(revocation);
   try {
     await broadcastRevocation(rt, revocation);

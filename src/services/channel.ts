@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { badInput, conflict, forbidden, isUniqueViolation, notFound, parseInput } from '../errors.ts';
 import type { Channel, Membership, Prisma } from '../generated/prisma/client.ts';
 import { displayName } from '../security/text.ts';
-import { requireReadableChannel, requireWorkspaceMember, requireWorkspaceUsers } from './access.ts';
+import { assertNotArchived, requireReadableChannel, requireWorkspaceMember, requireWorkspaceUsers } from './access.ts';
+import { assertNameFree } from './channelSettings.ts';
 import type { Viewer } from './auth.ts';
 import { markMessageNotificationsRead } from './notifications.ts';
 import { appendEvents, publishEvents, publishToUsers } from './eventLog.ts';
@@ -25,7 +26,9 @@ const createSchema = z.object({
  */
 export async function createChannel(rt: Runtime, viewer: Viewer, input: unknown): Promise<Channel> {
   const { workspaceId, name, private: isPrivate, memberIds } = parseInput(createSchema, input);
-  await requireWorkspaceMember(rt, viewer, workspaceId);
+  const { role } = await requireWorkspaceMember(rt, viewer, workspaceId);
+  if (role === 'GUEST') throw forbidden('Guests cannot create channels; ask a member to add you to one.');
+  await assertNameFree(rt.prisma, workspaceId, name);
   const others = [...new Set(memberIds ?? [])].filter((id) => id !== viewer.userId);
   await requireWorkspaceUsers(rt, workspaceId, others);
   const members = [viewer.userId, ...others];
@@ -107,6 +110,7 @@ export async function getChannel(rt: Runtime, viewer: Viewer, channelId: string)
 export async function joinChannel(rt: Runtime, viewer: Viewer, channelId: string): Promise<Channel> {
   const { channel, isMember } = await requireReadableChannel(rt, viewer, channelId);
   if (isMember) return channel;
+  assertNotArchived(channel);
   await addMembers(rt, channel.id, [viewer.userId]);
   return channel;
 }
@@ -130,11 +134,13 @@ export async function leaveChannel(rt: Runtime, viewer: Viewer, channelId: strin
 
 /** Adds workspace members to a channel the viewer belongs to. Existing members are skipped. */
 export async function addChannelMembers(rt: Runtime, viewer: Viewer, channelId: string, userIds: string[]): Promise<Channel> {
-  const { channel, isMember } = await requireReadableChannel(rt, viewer, channelId);
+  const { channel, isMember, role } = await requireReadableChannel(rt, viewer, channelId);
   if (channel.kind !== 'CHANNEL') {
     throw badInput('Direct and group conversations have fixed members; open a new one with everyone instead.');
   }
   if (!isMember) throw forbidden('Join the channel before adding others to it.');
+  if (role === 'GUEST') throw forbidden('Guests cannot add people to channels.');
+  assertNotArchived(channel);
   if (userIds.length === 0) throw badInput('Name at least one person to add.', 'userIds');
   if (userIds.length > 1000) throw badInput('Add at most 1000 people at once.', 'userIds');
   await requireWorkspaceUsers(rt, channel.workspaceId, userIds);

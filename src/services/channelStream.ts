@@ -1,16 +1,18 @@
-import { badInput, forbidden } from '../errors.ts';
+import { badInput, DomainError, forbidden } from '../errors.ts';
 import type { ChannelEventType } from '../generated/prisma/enums.ts';
 import { MAX_PENDING_EVENTS, topics, type ChannelEventPayload } from '../pubsub.ts';
 import type { Runtime } from '../runtime.ts';
 import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { readAhead, REPLAY_PAGE, toPayload } from './eventLog.ts';
-import { endOnRevocation, EventStream } from './liveStream.ts';
+import { endOnAccessLoss, endOnRevocation, EventStream } from './liveStream.ts';
 
 /*
  * The stream engine: a channel's events, replayed from the log after a
  * cursor and then live, in order, exactly once (see streamChannelEvents).
  */
+
+const LOST = 'You can no longer read this channel; its events no longer reach you.';
 
 /** A connection younger than this is new: see {@link connectionLookback}. */
 export const FRESH_CONNECTION_MS = 2_000;
@@ -74,6 +76,29 @@ export async function streamChannelEvents(rt: Runtime,
       stream.endWith(forbidden('You left this channel; its events no longer reach you.'));
     }
   };
+  const stillReadable = () => requireReadableChannel(rt, viewer, channelId);
+
+  /**
+   * {@link accept}, but a CHANNEL_UPDATED first checks access again (a public
+   * channel made private: a reader who is not a member loses it) and ends
+   * the stream in its place when that refuses.
+   */
+  const admit = async (event: ChannelEventPayload) => {
+    if (event.type === 'CHANNEL_UPDATED' && event.seq > startSeq) {
+      const refused = await stillReadable().then(
+        () => false,
+        (error: unknown) => {
+          if (error instanceof DomainError) return true;
+          throw error;
+        },
+      );
+      if (refused) {
+        nextSeq = event.seq + 1;
+        return stream.endWith(forbidden(LOST));
+      }
+    }
+    accept(event);
+  };
 
   /** Moves events from the log or the live buffer to the stream, in sequence order. */
   const pump = async (): Promise<boolean> => {
@@ -89,13 +114,13 @@ export async function streamChannelEvents(rt: Runtime,
       });
       const payloads = rows.map(toPayload);
       await readAhead(rt, payloads);
-      for (const payload of payloads) accept(payload);
+      for (const payload of payloads) await admit(payload);
       if (rows.length < REPLAY_PAGE) replaying = false;
       return true;
     }
     const event = live.shift();
     if (!event) return false;
-    if (event.seq === nextSeq) accept(event);
+    if (event.seq === nextSeq) await admit(event);
     // Ahead of what we have: an earlier event's publish was lost or is late. It is committed, so read it.
     else if (event.seq > nextSeq) replaying = true;
     return true;
@@ -123,6 +148,7 @@ export async function streamChannelEvents(rt: Runtime,
     ),
   );
   endOnRevocation(rt, stream, viewer);
+  endOnAccessLoss(rt, stream, viewer, stillReadable, LOST);
 
   try {
     await stream.ready();

@@ -4,7 +4,14 @@ import { endOnRevocation, EventStream } from './liveStream.ts';
 import { unreadNotificationCount } from './notifications.ts';
 import type { Runtime } from '../runtime.ts';
 
-export type InboxEntryType = 'INITIAL' | 'UNREAD_CHANGED' | 'CHANNEL_ADDED' | 'CHANNEL_REMOVED' | 'THREAD_FOLLOWED' | 'NOTIFICATIONS_CHANGED';
+export type InboxEntryType =
+  | 'INITIAL'
+  | 'UNREAD_CHANGED'
+  | 'CHANNEL_ADDED'
+  | 'CHANNEL_REMOVED'
+  | 'CHANNEL_UPDATED'
+  | 'THREAD_FOLLOWED'
+  | 'NOTIFICATIONS_CHANGED';
 
 /**
  * One line of a sidebar: a channel, or a thread the viewer follows, with its
@@ -119,6 +126,7 @@ export async function streamInbox(rt: Runtime, viewer: Viewer): Promise<AsyncIte
     const state = channels.get(event.channelId);
     if (!state) return;
     if (event.type === 'MEMBER_LEFT' && event.userId === viewer.userId) return void remove(event.channelId);
+    if (event.type === 'CHANNEL_UPDATED') return void emit('CHANNEL_UPDATED', event.channelId, state);
     const relevant =
       event.type === 'MESSAGE_ADDED' ||
       event.type === 'MESSAGE_DELETED' ||

@@ -1,4 +1,4 @@
-import { DomainError, unauthenticated } from '../errors.ts';
+import { DomainError, forbidden, unauthenticated } from '../errors.ts';
 import { MAX_PENDING_EVENTS, SlowSubscriberError, topics, type Listening, type Topic } from '../pubsub.ts';
 import { assertSessionActive, type Viewer } from './auth.ts';
 import type { Runtime } from '../runtime.ts';
@@ -190,6 +190,33 @@ function sessionWatchOf(rt: Runtime): SessionWatch {
   return watch;
 }
 
+/**
+ * Ends `stream` with FORBIDDEN (`message`) when the viewer loses access: when
+ * their access in a workspace shrinks (an ACCESS_CHANGED user event, from any
+ * instance), `recheck` runs again and a refusal ends the stream at once.
+ */
+export function endOnAccessLoss(
+  rt: Runtime,
+  stream: EventStream<unknown>,
+  viewer: Viewer,
+  recheck: () => Promise<unknown>,
+  message: string,
+): Listening {
+  return stream.own(
+    rt.pubsub.listen(topics.user(viewer.userId), (event) => {
+      if (event.type === 'ACCESS_CHANGED') recheckAccess(rt, stream, recheck, message);
+    }),
+  );
+}
+
+/** Runs `recheck`; a refusal ends the stream with FORBIDDEN, a database failure is logged. */
+export function recheckAccess(rt: Runtime, stream: EventStream<unknown>, recheck: () => Promise<unknown>, message: string): void {
+  recheck().catch((error: unknown) => {
+    if (error instanceof DomainError) stream.fail(forbidden(message));
+    else rt.log('warn', 'could not check access again after it changed', error);
+  });
+}
+
 /** A topic whose events may end a stream: `check` returns the error to end it with, or null. */
 export interface StreamGuard {
   listen(fail: (error: Error) => void): Listening;
@@ -214,6 +241,8 @@ export interface LiveStreamOptions<T> {
   authorize: () => Promise<unknown>;
   /** Further reasons to end the stream (the viewer's session being revoked is always one). */
   guards?: StreamGuard[];
+  /** Runs `authorize` again when the viewer's workspace access shrinks, ending the stream with this message if it refuses. */
+  accessLost?: string;
 }
 
 /**
@@ -235,6 +264,7 @@ export async function streamForViewer<T>(rt: Runtime,
     }),
   );
   endOnRevocation(rt, stream, viewer);
+  if (options.accessLost) endOnAccessLoss(rt, stream, viewer, options.authorize, options.accessLost);
   for (const g of options.guards ?? []) stream.own(g.listen((error) => stream.fail(error)));
   try {
     await options.authorize();

@@ -4,7 +4,7 @@ import type { Message } from '../generated/prisma/client.ts';
 import type { ChannelEventType } from '../generated/prisma/enums.ts';
 import type { ChannelEventPayload } from '../pubsub.ts';
 import { bodyText } from '../security/text.ts';
-import { requireReadableChannel } from './access.ts';
+import { archivedChannel, assertNotArchived, requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { connectionLookback, streamChannelEvents } from './channelStream.ts';
 import { checkAttachable, MAX_ATTACHMENTS_PER_MESSAGE, removeDeletedFiles } from './attachments.ts';
@@ -72,6 +72,9 @@ export async function sendMessage(rt: Runtime, viewer: Viewer, input: unknown): 
       // NOT_FOUND for a channel the viewer cannot read; FORBIDDEN for one they may read but have not joined.
       await requireReadableChannel(rt, viewer, channelId);
       throw forbidden('Join the channel before posting in it.');
+    case 'archived':
+      await requireReadableChannel(rt, viewer, channelId);
+      throw archivedChannel();
   }
 }
 
@@ -123,8 +126,9 @@ const editSchema = z.object({ messageId: z.string(), text: messageText });
 /** Changes a message's text: its author only; a deleted message cannot be edited. */
 export async function editMessage(rt: Runtime, viewer: Viewer, input: unknown): Promise<Message> {
   const { messageId, text } = parseInput(editSchema, input);
-  const { message } = await loadReadable(rt, viewer, messageId);
+  const { message, channel } = await loadReadable(rt, viewer, messageId);
   if (message.authorId !== viewer.userId) throw forbidden('Only the author can edit a message.');
+  assertNotArchived(channel);
   if (message.deletedAt) throw conflict('This message was deleted; it cannot be edited.');
   if (message.text === text) return message;
   const handles = mentionedHandles(text);
@@ -228,8 +232,9 @@ export function parseEmoji(emoji: string): string {
 
 async function changeReaction(rt: Runtime, viewer: Viewer, messageId: string, rawEmoji: string, add: boolean): Promise<Message> {
   const emoji = parseEmoji(rawEmoji);
-  const { message, isMember } = await loadReadable(rt, viewer, messageId);
+  const { message, isMember, channel } = await loadReadable(rt, viewer, messageId);
   if (!isMember) throw forbidden('Join the channel before reacting in it.');
+  assertNotArchived(channel);
   if (add && message.deletedAt) throw conflict('This message was deleted; it cannot get reactions.');
   const payloads = await rt.prisma.$transaction(async (tx) => {
     const key = { messageId, userId: viewer.userId, emoji };

@@ -326,5 +326,6 @@ export async function startPresence(options: PresenceOptions): Promise<PresenceT
 export function streamPresence(rt: Runtime, viewer: Viewer, workspaceId: string): Promise<AsyncIterableIterator<PresencePayload>> {
   return streamForViewer(rt, viewer, topics.presence(workspaceId), {
     authorize: () => requireWorkspaceMember(rt, viewer, workspaceId),
+    accessLost: 'You are no longer a member of this workspace.',
   });
 }

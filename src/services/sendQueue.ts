@@ -27,6 +27,8 @@ export type SendOutcome =
   | { status: 'conflict' }
   /** The author is not a member of the channel (or of its workspace), or the channel does not exist. */
   | { status: 'not_member' }
+  /** The channel is archived (read-only). */
+  | { status: 'archived' }
   /** The thread root does not exist or is in another channel. */
   | { status: 'no_root' }
   /** An attachment is not the author's completed upload in the channel's workspace, or was sent already. */

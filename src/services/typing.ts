@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { forbidden } from '../errors.ts';
 import type { Log } from '../log.ts';
 import { topics, type TypingPayload } from '../pubsub.ts';
-import { requireReadableChannel } from './access.ts';
+import { assertNotArchived, requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { guard, streamForViewer } from './liveStream.ts';
 import type { Runtime } from '../runtime.ts';
@@ -102,8 +102,9 @@ export function createTypingThrottle(redis: Redis | null, prefix: string, log: L
  * Succeeds while Redis is unreachable (within its command timeout); the event is then lost.
  */
 export async function setTyping(rt: Runtime, viewer: Viewer, channelId: string): Promise<boolean> {
-  const { isMember } = await requireReadableChannel(rt, viewer, channelId);
+  const { isMember, channel } = await requireReadableChannel(rt, viewer, channelId);
   if (!isMember) throw forbidden('Join the channel before typing in it.');
+  assertNotArchived(channel);
   if (!(await rt.typing.take(viewer.userId, channelId))) return true;
   const expiresAt = new Date(Date.now() + TYPING_EXPIRES_MS).toISOString();
   try {
@@ -130,9 +131,10 @@ export function streamTyping(rt: Runtime, viewer: Viewer, channelId: string): Pr
     // An event that expired on its way (a slow subscriber) is no longer true.
     filter: (event) => event.userId !== viewer.userId && Date.parse(event.expiresAt) > Date.now(),
     authorize: () => requireReadableChannel(rt, viewer, channelId),
+    accessLost: 'You can no longer read this channel; its typing events no longer reach you.',
     guards: [
       guard(rt, topics.channel(channelId), (event) =>
-        event.type === 'MEMBER_LEFT' && event.userId === viewer.userId ? stillReadable() : null,
+        (event.type === 'MEMBER_LEFT' && event.userId === viewer.userId) || event.type === 'CHANNEL_UPDATED' ? stillReadable() : null,
       ),
       guard(rt, topics.user(viewer.userId), (event) =>
         event.type === 'CHANNEL_REMOVED' && event.channelId === channelId ? stillReadable() : null,

@@ -13,6 +13,7 @@ import {
   openDirectMessage,
   updateMembership,
 } from '../../services/channel.ts';
+import { archiveChannel, removeChannelMembers, unarchiveChannel, updateChannel } from '../../services/channelSettings.ts';
 import { parseId, parseIds } from '../ids.ts';
 
 const ChannelKindRef = builder.enumType('ChannelKind', {
@@ -102,6 +103,13 @@ export const ChannelRef = builder.prismaNode('Channel', {
     kind: t.expose('kind', { type: ChannelKindRef }),
     private: t.exposeBoolean('private', { description: 'Direct and group messages are always private.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    topic: t.exposeString('topic', { nullable: true }),
+    purpose: t.exposeString('purpose', { nullable: true }),
+    archivedAt: t.expose('archivedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'Set while the channel is archived: readable, but sends, edits, reactions and typing are refused.',
+    }),
     workspace: t.relation('workspace'),
     members: t.relatedConnection('memberships', {
       cursor: 'channelId_userId',
@@ -153,6 +161,16 @@ const OpenDirectMessageInput = builder.inputType('OpenDirectMessageInput', {
       required: true,
       description: 'The other people: one gives a DIRECT channel, more a GROUP (at most 100 people, you included).',
     }),
+  }),
+});
+
+const UpdateChannelInput = builder.inputType('UpdateChannelInput', {
+  fields: (t) => ({
+    channelId: t.id({ required: true }),
+    name: t.string({ description: 'Channels: owners, admins and the creator; unique case-insensitively. Group conversations: any member.' }),
+    topic: t.string({ description: 'Any member; "" clears it. At most 250 characters.' }),
+    purpose: t.string({ description: 'Any member; "" clears it. At most 250 characters.' }),
+    private: t.boolean({ description: 'true makes a public channel private (owners, admins, the creator); false is refused.' }),
   }),
 });
 
@@ -217,6 +235,31 @@ builder.mutationFields((t) => ({
     args: { channelId: t.arg.id({ required: true }), userIds: t.arg.idList({ required: true }) },
     resolve: (_root, { channelId, userIds }, ctx) =>
       addChannelMembers(ctx.rt, ctx.viewer, parseId('Channel', channelId), parseIds('User', userIds)),
+  }),
+  updateChannel: t.withAuth({ loggedIn: true }).field({
+    type: ChannelRef,
+    description: 'Each change is a CHANNEL_UPDATED event.',
+    args: { input: t.arg({ type: UpdateChannelInput, required: true }) },
+    resolve: (_root, { input }, ctx) => updateChannel(ctx.rt, ctx.viewer, { ...input, channelId: parseId('Channel', input.channelId) }),
+  }),
+  archiveChannel: t.withAuth({ loggedIn: true }).field({
+    type: ChannelRef,
+    description: 'Owners, admins and the creator. The channel becomes read-only (a CHANNEL_UPDATED event).',
+    args: { channelId: t.arg.id({ required: true }) },
+    resolve: (_root, { channelId }, ctx) => archiveChannel(ctx.rt, ctx.viewer, parseId('Channel', channelId)),
+  }),
+  unarchiveChannel: t.withAuth({ loggedIn: true }).field({
+    type: ChannelRef,
+    description: 'Owners, admins and the creator (a CHANNEL_UPDATED event).',
+    args: { channelId: t.arg.id({ required: true }) },
+    resolve: (_root, { channelId }, ctx) => unarchiveChannel(ctx.rt, ctx.viewer, parseId('Channel', channelId)),
+  }),
+  removeChannelMembers: t.withAuth({ loggedIn: true }).field({
+    type: ChannelRef,
+    description: 'Owners, admins and the creator. A MEMBER_LEFT event each; the removed people’s open streams end with FORBIDDEN.',
+    args: { channelId: t.arg.id({ required: true }), userIds: t.arg.idList({ required: true }) },
+    resolve: (_root, { channelId, userIds }, ctx) =>
+      removeChannelMembers(ctx.rt, ctx.viewer, parseId('Channel', channelId), parseIds('User', userIds)),
   }),
   markRead: t.withAuth({ loggedIn: true }).field({
     type: MembershipRef,

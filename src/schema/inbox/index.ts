@@ -11,7 +11,8 @@ const InboxEventTypeRef = builder.enumType('InboxEventType', {
     },
     UNREAD_CHANGED: { description: 'The channel’s unread or mention count changed.' },
     CHANNEL_ADDED: { description: 'You joined or were added to a channel, or someone opened a conversation with you.' },
-    CHANNEL_REMOVED: { description: 'You left the channel.' },
+    CHANNEL_REMOVED: { description: 'You left the channel, or were removed from it or from its workspace.' },
+    CHANNEL_UPDATED: { description: 'The channel’s name, topic, purpose, privacy or archived state changed: read `channel` again.' },
     THREAD_FOLLOWED: {
       description: 'You now follow a thread: you replied in it, started it and got a reply, or were mentioned in it.',
     },

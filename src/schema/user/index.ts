@@ -1,6 +1,7 @@
 import { builder } from '../../builder.ts';
 import { DomainError } from '../../errors.ts';
 import type { User } from '../../generated/prisma/client.ts';
+import { changePassword, currentStatus, deleteAccount, requestPasswordReset, resetPassword, updateProfile } from '../../services/account.ts';
 import { logIn, logOut, logOutEverywhere, signUp } from '../../services/auth.ts';
 
 export const UserRef = builder.prismaNode('User', {
@@ -14,6 +15,21 @@ export const UserRef = builder.prismaNode('User', {
       resolve: (user, _args, ctx) => (user.id === ctx.viewer?.userId ? user.email : null),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    timeZone: t.exposeString('timeZone', { nullable: true, description: 'An IANA time zone name, e.g. "Europe/Paris".' }),
+    statusText: t.string({
+      nullable: true,
+      description: 'Null when unset or past statusExpiresAt.',
+      resolve: (user) => currentStatus(user),
+    }),
+    statusExpiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      resolve: (user) => (currentStatus(user) === null ? null : user.statusExpiresAt),
+    }),
+    deleted: t.boolean({
+      description: 'The account was deleted: its messages stay, shown as by "Deleted user".',
+      resolve: (user) => user.deletedAt !== null,
+    }),
   }),
 });
 
@@ -37,6 +53,30 @@ const LogInInput = builder.inputType('LogInInput', {
   fields: (t) => ({
     email: t.string({ required: true }),
     password: t.string({ required: true }),
+  }),
+});
+
+const UpdateProfileInput = builder.inputType('UpdateProfileInput', {
+  fields: (t) => ({
+    name: t.string(),
+    handle: t.string({ description: '2 to 30 letters, digits, "_", "." or "-"; unique.' }),
+    timeZone: t.string({ description: 'An IANA time zone name; null clears it.' }),
+    statusText: t.string({ description: 'At most 100 characters; "" or null clears it.' }),
+    statusExpiresAt: t.field({ type: 'DateTime', description: 'When the status stops showing (in the future); null: until changed.' }),
+  }),
+});
+
+const ChangePasswordInput = builder.inputType('ChangePasswordInput', {
+  fields: (t) => ({
+    currentPassword: t.string({ required: true }),
+    newPassword: t.string({ required: true, description: 'At least 10 characters, not a common password.' }),
+  }),
+});
+
+const ResetPasswordInput = builder.inputType('ResetPasswordInput', {
+  fields: (t) => ({
+    token: t.string({ required: true, description: 'The token from the reset email.' }),
+    newPassword: t.string({ required: true }),
   }),
 });
 
@@ -76,6 +116,60 @@ builder.mutationFields((t) => ({
       });
       ctx.viewer = result.viewer;
       return result;
+    },
+  }),
+  updateProfile: t.withAuth({ loggedIn: true }).field({
+    type: UserRef,
+    description: 'Fields left out stay as they are.',
+    args: { input: t.arg({ type: UpdateProfileInput, required: true }) },
+    resolve: (_root, { input }, ctx) => updateProfile(ctx.rt, ctx.viewer, input),
+  }),
+  changePassword: t.withAuth({ loggedIn: true }).field({
+    type: AuthPayload,
+    description: 'Every other session is revoked (this one too): use the returned token from now on.',
+    args: { input: t.arg({ type: ChangePasswordInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const { email } = await ctx.rt.prisma.user.findUniqueOrThrow({ where: { id: ctx.viewer.userId }, select: { email: true } });
+      // Wrong current passwords count as failed sign-ins: a stolen token does not make guessing cheap.
+      await ctx.rt.limits.check('loginEmail', email);
+      const result = await changePassword(ctx.rt, ctx.viewer, input).catch(async (error: unknown) => {
+        if (error instanceof DomainError && error.extensions.code === 'FORBIDDEN') await ctx.rt.limits.consume('loginEmail', email);
+        throw error;
+      });
+      ctx.viewer = result.viewer;
+      return result;
+    },
+  }),
+  requestPasswordReset: t.boolean({
+    description: 'Always true: never reveals whether the email has an account. If it has, a one-time token (valid one hour) is emailed.',
+    args: { email: t.arg.string({ required: true }) },
+    resolve: async (_root, { email }, ctx) => {
+      await ctx.rt.limits.consume('loginIp', ctx.address ?? 'unknown');
+      return requestPasswordReset(ctx.rt, email);
+    },
+  }),
+  resetPassword: t.field({
+    type: AuthPayload,
+    description: 'Sets a new password with an emailed token; every session of the account is revoked.',
+    args: { input: t.arg({ type: ResetPasswordInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      await ctx.rt.limits.consume('loginIp', ctx.address ?? 'unknown');
+      const result = await resetPassword(ctx.rt, input);
+      ctx.viewer = result.viewer;
+      return result;
+    },
+  }),
+  deleteAccount: t.withAuth({ loggedIn: true }).boolean({
+    description:
+      'Deletes your account: messages stay, attributed to "Deleted user"; sessions are revoked and memberships end. The last owner of a workspace with other members must hand it over first (CONFLICT).',
+    args: { password: t.arg.string({ required: true }) },
+    resolve: async (_root, { password }, ctx) => {
+      const { email } = await ctx.rt.prisma.user.findUniqueOrThrow({ where: { id: ctx.viewer.userId }, select: { email: true } });
+      await ctx.rt.limits.check('loginEmail', email);
+      return deleteAccount(ctx.rt, ctx.viewer, password).catch(async (error: unknown) => {
+        if (error instanceof DomainError && error.extensions.code === 'FORBIDDEN') await ctx.rt.limits.consume('loginEmail', email);
+        throw error;
+      });
     },
   }),
   logOut: t.withAuth({ loggedIn: true }).boolean({

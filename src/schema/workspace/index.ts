@@ -2,10 +2,37 @@ import { checkCursorArity } from '../../security/cursors.ts';
 import { builder } from '../../builder.ts';
 import { requireViewer } from '../../context.ts';
 import { readableChannelsWhere } from '../../services/access.ts';
-import { createInvite, createWorkspace, getWorkspace, joinWorkspace, revokeInvite } from '../../services/workspace.ts';
+import {
+  createInvite,
+  createWorkspace,
+  getWorkspace,
+  joinWorkspace,
+  leaveWorkspace,
+  removeWorkspaceMember,
+  revokeInvite,
+  updateMemberRole,
+  updateWorkspace,
+} from '../../services/workspace.ts';
 import { parseId } from '../ids.ts';
 
-const WorkspaceRoleRef = builder.enumType('WorkspaceRole', { values: ['OWNER', 'ADMIN', 'MEMBER'] as const });
+const WorkspaceRoleRef = builder.enumType('WorkspaceRole', {
+  values: {
+    OWNER: { description: 'Everything an admin can do, and manage admins and owners.' },
+    ADMIN: { description: 'Rename the workspace, manage members and guests, administer every channel.' },
+    MEMBER: { description: 'See and join public channels, create channels, invite people.' },
+    GUEST: { description: 'Sees only the channels they are added to; cannot create, join or list public channels, nor invite.' },
+  } as const,
+});
+
+const WorkspaceMemberRef = builder.prismaObject('WorkspaceMember', {
+  description: "Someone's membership of a workspace.",
+  fields: (t) => ({
+    user: t.relation('user'),
+    workspace: t.relation('workspace'),
+    role: t.expose('role', { type: WorkspaceRoleRef }),
+    joinedAt: t.expose('joinedAt', { type: 'DateTime' }),
+  }),
+});
 
 export const WorkspaceRef = builder.prismaNode('Workspace', {
   id: { field: 'id' },
@@ -55,6 +82,13 @@ const WorkspaceInviteRef = builder.prismaObject('WorkspaceInvite', {
   }),
 });
 
+const UpdateWorkspaceInput = builder.inputType('UpdateWorkspaceInput', {
+  fields: (t) => ({
+    workspaceId: t.id({ required: true }),
+    name: t.string({ required: true, description: '1 to 100 characters.' }),
+  }),
+});
+
 const CreateWorkspaceInput = builder.inputType('CreateWorkspaceInput', {
   fields: (t) => ({
     name: t.string({ required: true }),
@@ -94,7 +128,7 @@ builder.mutationFields((t) => ({
   }),
   createWorkspaceInvite: t.withAuth({ loggedIn: true }).field({
     type: WorkspaceInviteRef,
-    description: 'Any member may invite. The code expires after 7 days unless `expiresAt` (at most 30 days away) says otherwise.',
+    description: 'Any member but a guest may invite. The code expires after 7 days unless `expiresAt` (at most 30 days away) says otherwise.',
     args: {
       workspaceId: t.arg.id({ required: true }),
       maxUses: t.arg.int({ description: 'How many people may join with the code (1 to 10,000); default: no limit.' }),
@@ -107,6 +141,37 @@ builder.mutationFields((t) => ({
     description: 'Owners and admins of the workspace only. The code stops working at once; revoking twice is a no-op.',
     args: { code: t.arg.string({ required: true }) },
     resolve: (_root, { code }, ctx) => revokeInvite(ctx.rt, ctx.viewer, code),
+  }),
+  updateWorkspace: t.withAuth({ loggedIn: true }).field({
+    type: WorkspaceRef,
+    description: 'Owners and admins only.',
+    args: { input: t.arg({ type: UpdateWorkspaceInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      updateWorkspace(ctx.rt, ctx.viewer, { workspaceId: parseId('Workspace', input.workspaceId), name: input.name }),
+  }),
+  updateMemberRole: t.withAuth({ loggedIn: true }).field({
+    type: WorkspaceMemberRef,
+    description:
+      'Owners change anyone’s role; admins move people between MEMBER and GUEST. The last owner cannot be demoted (CONFLICT).',
+    args: {
+      workspaceId: t.arg.id({ required: true }),
+      userId: t.arg.id({ required: true }),
+      role: t.arg({ type: WorkspaceRoleRef, required: true }),
+    },
+    resolve: (_root, { workspaceId, userId, role }, ctx) =>
+      updateMemberRole(ctx.rt, ctx.viewer, parseId('Workspace', workspaceId), parseId('User', userId), role),
+  }),
+  removeWorkspaceMember: t.withAuth({ loggedIn: true }).boolean({
+    description:
+      'Owners remove anyone, admins remove members and guests. Their channel memberships end and their open streams of the workspace end with FORBIDDEN.',
+    args: { workspaceId: t.arg.id({ required: true }), userId: t.arg.id({ required: true }) },
+    resolve: (_root, { workspaceId, userId }, ctx) =>
+      removeWorkspaceMember(ctx.rt, ctx.viewer, parseId('Workspace', workspaceId), parseId('User', userId)),
+  }),
+  leaveWorkspace: t.withAuth({ loggedIn: true }).boolean({
+    description: 'The last owner cannot leave (CONFLICT): make someone else owner first.',
+    args: { workspaceId: t.arg.id({ required: true }) },
+    resolve: (_root, { workspaceId }, ctx) => leaveWorkspace(ctx.rt, ctx.viewer, parseId('Workspace', workspaceId)),
   }),
   joinWorkspace: t.withAuth({ loggedIn: true }).field({
     type: WorkspaceRef,

@@ -19,8 +19,13 @@ export type PresenceStatus =
   | 'ONLINE';
 
 export type WorkspaceRole =
+  /** Rename the workspace, manage members and guests, administer every channel. */
   | 'ADMIN'
+  /** Sees only the channels they are added to; cannot create, join or list public channels, nor invite. */
+  | 'GUEST'
+  /** See and join public channels, create channels, invite people. */
   | 'MEMBER'
+  /** Everything an admin can do, and manage admins and owners. */
   | 'OWNER';
 
 export type WebMessageFragment = { id: string, text: string, createdAt: string, editedAt: string | null, deletedAt: string | null, clientMessageId: string | null, replyCount: number, author: { id: string, handle: string, name: string }, threadRoot: { id: string } | null, reactions: Array<{ emoji: string, count: number, reactedByMe: boolean }> };
