@@ -12,7 +12,10 @@ import {
   SearchChannelsDocument,
   SearchDocument,
   SearchUsersDocument,
+  SendMessageDocument,
+  UploadFileDocument,
 } from '../client/generated/graphql.ts';
+import { print } from 'graphql';
 import { decodeId } from '../src/schema/ids.ts';
 import { ok, refused } from './support/client.ts';
 import { backendName } from './support/server.ts';
@@ -193,14 +196,28 @@ describe(`search: filters (${backendName})`, () => {
     expect(texts(await searchAs(team.bob.token, `"in:#lobby" ${t}`))).toEqual([`meet me in:#lobby ${t}`]);
   });
 
-  it('has:attachment parses and matches nothing while messages have no attachments; has:other is BAD_USER_INPUT', async () => {
+  it('has:attachment finds messages that carry a file, and only those; has:other is BAD_USER_INPUT', async () => {
     const t = tag();
     await sendText(team.server, team.ann.token, general, `no file here ${t}`);
+    const form = new FormData();
+    form.set('operations', JSON.stringify({ query: print(UploadFileDocument), variables: { workspaceId: team.workspaceId, file: null } }));
+    form.set('map', JSON.stringify({ 0: ['variables.file'] }));
+    form.set('0', new Blob([new TextEncoder().encode('minutes of the meeting')], { type: 'text/plain' }), 'minutes.txt');
+    const response = await fetch(team.server.url, { method: 'POST', headers: { authorization: `Bearer ${team.ann.token}` }, body: form });
+    const { data } = (await response.json()) as { data: { uploadFile: { id: string } } };
+    const { sendMessage } = await ok(
+      team.server,
+      SendMessageDocument,
+      { input: { channelId: general, text: `the file ${t}`, attachmentIds: [data.uploadFile.id] } },
+      team.ann.token,
+    );
+    expect(texts(await searchAs(team.bob.token, `has:attachment ${t}`))).toEqual([`the file ${t}`]);
+    expect(texts(await searchAs(team.bob.token, `${t}`)).sort()).toEqual([`no file here ${t}`, `the file ${t}`]);
+    // A deleted message takes its files with it.
+    await ok(team.server, DeleteMessageDocument, { messageId: sendMessage.id }, team.ann.token);
     expect(texts(await searchAs(team.bob.token, `has:attachment ${t}`))).toEqual([]);
     await refused(team.server, 'BAD_USER_INPUT', SearchDocument, { workspaceId: team.workspaceId, query: `has:pictures ${t}` }, team.bob.token);
   });
-
-  it.todo('has:attachment finds messages with attachments (wired with the Attachment table: hasAttachmentPredicate in src/services/search.ts)');
 });
 
 describe(`search: who sees what (${backendName})`, () => {

@@ -109,15 +109,9 @@ export function parseSearchQuery(query: string): ParsedQuery {
   return parsed;
 }
 
-/**
- * THE place where `has:attachment` becomes SQL: a predicate on the message
- * row aliased `message`. Messages have no attachments on this branch, so it
- * matches nothing; once the Attachment table exists, this becomes
- * `EXISTS (SELECT 1 FROM "Attachment" a WHERE a."messageId" = message.id)`
- * (and the it.todo in test/search.test.ts becomes a test).
- */
-export function hasAttachmentPredicate(_message: string): Prisma.Sql {
-  return Prisma.sql`FALSE`;
+/** `has:attachment` as SQL: the message row aliased `message` carries a file that is not deleted. */
+export function hasAttachmentPredicate(message: string): Prisma.Sql {
+  return Prisma.sql`EXISTS (SELECT 1 FROM "Attachment" a WHERE a."messageId" = ${Prisma.raw(`${message}.id`)} AND a."deletedAt" IS NULL)`;
 }
 
 export interface SearchPosition {
