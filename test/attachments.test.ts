@@ -13,6 +13,8 @@ import {
   DeleteMessageDocument,
   MessageAddedWithAttachmentsDocument,
   MessageAttachmentsDocument,
+  SetAvatarDocument,
+  UserAvatarDocument,
   SendMessageWithAttachmentsDocument,
   UploadFileDocument,
 } from '../client/generated/graphql.ts';
@@ -412,6 +414,36 @@ describe(`attachments (${backendName})`, () => {
       await refused(server, 'NOT_FOUND', AttachmentNodeDocument, { id: unsent.id }, cat.token);
       expect((await ok(server, AttachmentNodeDocument, { id: sentFile.id }, cat.token)).node).not.toBeNull();
     });
+  });
+});
+
+describe(`profile pictures (${backendName})`, () => {
+  it('sets an own image upload as the avatar, shown to co-workers, kept by the cleanup, never sendable; refuses others', async () => {
+    const picture = await uploaded(server, bob.token, { bytes: png, name: 'me.png', type: 'image/png' });
+    const { updateProfile } = await ok(server, SetAvatarDocument, { attachmentId: picture.id }, bob.token);
+    expect(updateProfile.avatar).toMatchObject({ id: picture.id, contentType: 'image/png', width: 640, height: 480 });
+    // A co-worker sees it, and its URL serves the image.
+    const seen = await ok(server, UserAvatarDocument, { id: bob.id }, ann.token);
+    const avatar = seen.node && 'avatar' in seen.node ? seen.node.avatar : null;
+    expect(avatar?.id).toBe(picture.id);
+    const response = await fetchUrl(server, avatar!.url);
+    expect(response.status).toBe(200);
+    expect((await bytesOf(response)).equals(png)).toBe(true);
+    // Never sent, yet in use: the cleanup of unsent uploads keeps it.
+    const row = await server.app.runtime.prisma.attachment.findUniqueOrThrow({ where: { id: decodeId(picture.id).id } });
+    await cleanUpFiles(server.app.runtime, new Date(row.createdAt.getTime() + UNATTACHED_TTL_MS + 60_000));
+    expect(await server.app.runtime.prisma.attachment.count({ where: { id: row.id } })).toBe(1);
+    // It cannot also go out with a message (deleting that message would take the picture away).
+    await refused(server, 'CONFLICT', SendMessageWithAttachmentsDocument, { input: { channelId: general, text: 'me', attachmentIds: [picture.id] } }, bob.token);
+    // Someone else's upload, or a file that is not an image: refused, and the picture stays.
+    const annsPicture = await uploaded(server, ann.token, { bytes: jpeg, name: 'ann.jpg', type: 'image/jpeg' });
+    await refused(server, 'NOT_FOUND', SetAvatarDocument, { attachmentId: annsPicture.id }, bob.token);
+    const text = await uploaded(server, bob.token, { bytes: Buffer.from('not a picture'), name: 'me.png', type: 'image/png' });
+    await refused(server, 'BAD_USER_INPUT', SetAvatarDocument, { attachmentId: text.id }, bob.token);
+    await refused(server, 'NOT_FOUND', SetAvatarDocument, { attachmentId: general }, bob.token);
+    expect((await ok(server, UserAvatarDocument, { id: bob.id }, bob.token)).node).toMatchObject({ avatar: { id: picture.id } });
+    // null removes it.
+    expect((await ok(server, SetAvatarDocument, { attachmentId: null }, bob.token)).updateProfile.avatar).toBeNull();
   });
 });
 

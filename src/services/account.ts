@@ -6,6 +6,7 @@ import { MAX_PASSWORD_LENGTH, newPassword } from '../security/passwords.ts';
 import { displayName } from '../security/text.ts';
 import { announceRevocation, emailAddress, handle, hashPassword, issueToken, verifyPassword, type AuthResult, type Viewer } from './auth.ts';
 import { publicUrl } from './email.ts';
+import { requireOwnUpload } from './attachments.ts';
 import { endWorkspaceMembership } from './workspace.ts';
 import type { Runtime } from '../runtime.ts';
 
@@ -37,6 +38,8 @@ const profileSchema = z.object({
   /** "" clears the status. */
   statusText: z.union([z.literal('').transform(() => null), displayName(100)]).nullish(),
   statusExpiresAt: z.date().refine((date) => date.getTime() > Date.now(), 'must be in the future').nullish(),
+  /** One of the viewer's own image uploads (a decoded Attachment id); null removes the picture. */
+  avatarAttachmentId: z.string().nullish(),
 });
 
 /**
@@ -46,7 +49,8 @@ const profileSchema = z.object({
  */
 export async function updateProfile(rt: Runtime, viewer: Viewer, input: z.input<typeof profileSchema>): Promise<User> {
   const parsed = parseInput(profileSchema, input);
-  const data: Partial<Pick<User, 'name' | 'handle' | 'timeZone' | 'statusText' | 'statusExpiresAt'>> = {};
+  const data: Partial<Pick<User, 'name' | 'handle' | 'timeZone' | 'statusText' | 'statusExpiresAt' | 'avatarId'>> = {};
+  if (parsed.avatarAttachmentId !== undefined) data.avatarId = parsed.avatarAttachmentId && (await requireAvatar(rt, viewer, parsed.avatarAttachmentId));
   if (parsed.name != null) data.name = parsed.name;
   if (parsed.handle != null) data.handle = parsed.handle;
   if (parsed.timeZone !== undefined) data.timeZone = parsed.timeZone;
@@ -60,6 +64,20 @@ export async function updateProfile(rt: Runtime, viewer: Viewer, input: z.input<
     if (isUniqueViolation(error)) throw conflict(`The handle "${parsed.handle}" is taken; choose another.`, 'handle');
     throw error;
   }
+}
+
+/**
+ * An upload that can be a profile picture: the viewer's own, its bytes
+ * stored, an image Parley could measure, and not sent with a message (whose
+ * deletion would take it away).
+ */
+async function requireAvatar(rt: Runtime, viewer: Viewer, attachmentId: string): Promise<string> {
+  const upload = await requireOwnUpload(rt, viewer.userId, attachmentId);
+  if (upload.width == null || !upload.contentType.startsWith('image/')) {
+    throw badInput('A profile picture must be an image (PNG, JPEG, GIF or WebP).', 'avatarAttachmentId');
+  }
+  if (upload.messageId) throw conflict('This file was sent with a message; upload it again to use it as your picture.', 'avatarAttachmentId');
+  return upload.id;
 }
 
 /** The status people see: null once it has expired. */
@@ -227,6 +245,7 @@ export async function deleteAccount(rt: Runtime, viewer: Viewer, password: strin
         timeZone: null,
         statusText: null,
         statusExpiresAt: null,
+        avatarId: null,
         deletedAt: new Date(),
       },
     }),

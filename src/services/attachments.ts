@@ -239,6 +239,8 @@ export async function checkAttachable(
   if (new Set(attachmentIds).size !== attachmentIds.length) throw badInput('attachmentIds names a file twice.', 'attachmentIds');
   const uploads = await requireOwnUploads(rt, viewer.userId, attachmentIds);
   const { channel } = await requireReadableChannel(rt, viewer, channelId);
+  const avatar = await rt.prisma.user.findFirst({ where: { avatarId: { in: attachmentIds } }, select: { id: true } });
+  if (avatar) throw conflict('This file is your profile picture; upload it again to send it.', 'attachmentIds');
   for (const upload of uploads) {
     if (upload.workspaceId !== channel.workspaceId) throw notFound('Attachment');
     if (upload.messageId) {
@@ -312,6 +314,8 @@ export async function cleanUpFiles(rt: Runtime, now: Date = new Date()): Promise
     DELETE FROM "Attachment"
      WHERE id IN (SELECT id FROM "Attachment" WHERE "messageId" IS NULL AND "createdAt" < ${cutoff} LIMIT ${CLEANUP_BATCH})
        AND "messageId" IS NULL
+       -- A profile picture is in use, though never sent.
+       AND NOT EXISTS (SELECT 1 FROM "User" u WHERE u."avatarId" = "Attachment".id)
     RETURNING id::text AS id, "storageKey", "thumbnailKey"`;
   if (unsent.length) await rt.files.delete(keysOf(unsent));
   const deleted = await rt.prisma.attachment.findMany({

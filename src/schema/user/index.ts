@@ -3,6 +3,7 @@ import { DomainError } from '../../errors.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import { changePassword, currentStatus, deleteAccount, requestPasswordReset, resetPassword, updateProfile } from '../../services/account.ts';
 import { logIn, logOut, logOutEverywhere, signUp } from '../../services/auth.ts';
+import { parseId } from '../ids.ts';
 
 export const UserRef = builder.prismaNode('User', {
   id: { field: 'id' },
@@ -26,6 +27,7 @@ export const UserRef = builder.prismaNode('User', {
       nullable: true,
       resolve: (user) => (currentStatus(user) === null ? null : user.statusExpiresAt),
     }),
+    avatar: t.relation('avatar', { nullable: true, description: 'The profile picture (its thumbnailUrl is a small square-ish version).' }),
     deleted: t.boolean({
       description: 'The account was deleted: its messages stay, shown as by "Deleted user".',
       resolve: (user) => user.deletedAt !== null,
@@ -63,6 +65,7 @@ const UpdateProfileInput = builder.inputType('UpdateProfileInput', {
     timeZone: t.string({ description: 'An IANA time zone name; null clears it.' }),
     statusText: t.string({ description: 'At most 100 characters; "" or null clears it.' }),
     statusExpiresAt: t.field({ type: 'DateTime', description: 'When the status stops showing (in the future); null: until changed.' }),
+    avatarAttachmentId: t.id({ description: 'One of your own image uploads (uploadFile or createUpload), not sent with a message; null removes the picture.' }),
   }),
 });
 
@@ -122,7 +125,11 @@ builder.mutationFields((t) => ({
     type: UserRef,
     description: 'Fields left out stay as they are.',
     args: { input: t.arg({ type: UpdateProfileInput, required: true }) },
-    resolve: (_root, { input }, ctx) => updateProfile(ctx.rt, ctx.viewer, input),
+    resolve: (_root, { input }, ctx) =>
+      updateProfile(ctx.rt, ctx.viewer, {
+        ...input,
+        avatarAttachmentId: input.avatarAttachmentId ? parseId('Attachment', input.avatarAttachmentId) : input.avatarAttachmentId,
+      }),
   }),
   changePassword: t.withAuth({ loggedIn: true }).field({
     type: AuthPayload,
