@@ -34,7 +34,7 @@ import {
 import { topics } from '../src/pubsub.ts';
 import { decodeId } from '../src/schema/ids.ts';
 import { connect, ok, refused, subscribe } from './support/client.ts';
-import { startInstance, type Instance } from './support/instances.ts';
+import { startInstance, subscriptionsOpened, type Instance } from './support/instances.ts';
 import {
   backendName,
   channelTopic,
@@ -344,6 +344,8 @@ describe.skipIf(skipWithoutSharedServices)(
         ];
         return Number(joined) >= 1 && Number(opened) >= 1;
       }, 'instance b to subscribe in Redis', 20_000);
+      // Listening in Redis comes first; then each stream reads where it starts.
+      await subscriptionsOpened(b);
       await ok(server, RemoveChannelMembersDocument, { channelId, userIds: [member.id] }, admin.token);
       expect(JSON.stringify(await events.waitForError(15_000))).toContain('FORBIDDEN');
       expect(onOpen.done).toBe(false);

@@ -4,6 +4,7 @@ import type { App } from '../src/app.ts';
 import { ok, request, type GraphQLResponse } from './support/client.ts';
 import { sharedServices, startServer, testDatabaseUrl, until, type TestServer } from './support/server.ts';
 import { startTcpProxy, type TcpProxy } from './support/tcpProxy.ts';
+import { createParleyClient } from '../client/sdk/index.ts';
 import { channelWith, signUpUser, workspaceWith, type TestUser } from './support/world.ts';
 
 const skip = !sharedServices.databaseUrl;
@@ -122,5 +123,33 @@ describe.skipIf(skip)('Postgres faults', () => {
     proxy.cut();
     await expectHealed(app);
     expect(proxy.accepted).toBeGreaterThan(acceptedBefore);
+  }, TEST_MS);
+
+  it('the SDK sends again after the server answers INTERNAL_SERVER_ERROR, and the message is stored once', async () => {
+    proxy.refuse();
+    proxy.cut();
+    let failures = 0;
+    // Counts the answers that carried the server's failure; the database heals after the first.
+    const counting: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      const body = await response.clone().text();
+      if (body.includes('INTERNAL_SERVER_ERROR')) {
+        failures++;
+        proxy.heal();
+      }
+      return response;
+    };
+    const client = createParleyClient({ url: server.url, token: ann.token, fetch: counting, retry: { baseDelayMs: 100, maxDelayMs: 1_000, attempts: 30 } });
+    try {
+      const clientMessageId = crypto.randomUUID();
+      const sent = await client.sendMessage({ channelId, text: 'sent through a database outage', clientMessageId });
+      expect(failures).toBeGreaterThanOrEqual(1);
+      expect(sent.text).toBe('sent through a database outage');
+      const stored = await server.app.runtime.prisma.message.count({ where: { clientMessageId } });
+      expect(stored).toBe(1);
+    } finally {
+      proxy.heal();
+      await client.dispose();
+    }
   }, TEST_MS);
 });

@@ -26,6 +26,11 @@ export class ParleyError extends Error {
   get isNetworkError(): boolean {
     return this.code === 'NETWORK_ERROR';
   }
+
+  /** Worth trying again unchanged: the network failed, or the server did (its database unavailable or too slow). */
+  get isTransient(): boolean {
+    return this.isNetworkError || this.code === 'INTERNAL_SERVER_ERROR';
+  }
 }
 
 export function fromGraphQLErrors(errors: readonly GraphQLFormattedError[]): ParleyError {

@@ -162,7 +162,8 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
         try {
           return (await execute('mutation', SendMessageDocument, { input: withId })).sendMessage;
         } catch (error) {
-          if (!(error instanceof ParleyError) || !error.isNetworkError || attempt + 1 >= attempts) throw error;
+          // The same clientMessageId each time: a send that did commit is answered with its message, never stored twice.
+          if (!(error instanceof ParleyError) || !error.isTransient || attempt + 1 >= attempts) throw error;
           await wait(backoff(attempt, baseDelayMs, maxDelayMs));
         }
       }
