@@ -5,6 +5,7 @@ import { ok, request, type GraphQLResponse } from './support/client.ts';
 import { sharedServices, startServer, testDatabaseUrl, until, type TestServer } from './support/server.ts';
 import { startTcpProxy, type TcpProxy } from './support/tcpProxy.ts';
 import { createParleyClient } from '../client/sdk/index.ts';
+import WebSocket from 'ws';
 import { channelWith, signUpUser, workspaceWith, type TestUser } from './support/world.ts';
 
 const skip = !sharedServices.databaseUrl;
@@ -139,7 +140,7 @@ describe.skipIf(skip)('Postgres faults', () => {
       }
       return response;
     };
-    const client = createParleyClient({ url: server.url, token: ann.token, fetch: counting, retry: { baseDelayMs: 100, maxDelayMs: 1_000, attempts: 30 } });
+    const client = createParleyClient({ url: server.url, token: ann.token, fetch: counting, webSocketImpl: WebSocket, retry: { baseDelayMs: 100, maxDelayMs: 1_000, attempts: 30 } });
     try {
       const clientMessageId = crypto.randomUUID();
       const sent = await client.sendMessage({ channelId, text: 'sent through a database outage', clientMessageId });
