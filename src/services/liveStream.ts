@@ -116,26 +116,35 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
  * again.
  */
 export function endOnRevocation(rt: Runtime, stream: EventStream<unknown>, viewer: Viewer): Listening {
-  return stream.own(sessionWatchOf(rt).watch(viewer, () => stream.fail(unauthenticated('Your session was revoked; log in again.'))));
+  return stream.own(
+    sessionWatchOf(rt).watch(viewer, { revoked: () => stream.fail(unauthenticated('Your session was revoked; log in again.')) }),
+  );
 }
 
-interface Watcher {
+/** What a stream hears from its viewer's topic. */
+interface WatchHandlers {
+  /** The viewer's session (or all their sessions) was revoked. */
+  revoked?: () => void;
+  /** The viewer's access in a workspace shrank (ACCESS_CHANGED). */
+  accessChanged?: () => void;
+}
+
+interface Watcher extends WatchHandlers {
   sessionId: string;
-  revoked: () => void;
 }
 
 /**
  * One listening on a user's topic for every open stream of that user on this
  * instance: a stream costs an entry in a set, not a listener of its own, and
  * an event on the user's topic (an inbox change, say) is looked at once, not
- * once per stream.
+ * once per stream. It carries revocations and access changes.
  */
 class SessionWatch {
   private readonly users = new Map<string, { listening: Listening; watchers: Set<Watcher> }>();
 
   constructor(private readonly rt: Runtime) {}
 
-  watch(viewer: Viewer, revoked: () => void): Listening {
+  watch(viewer: Viewer, handlers: WatchHandlers): Listening {
     const { userId } = viewer;
     let entry = this.users.get(userId);
     if (!entry) {
@@ -143,15 +152,18 @@ class SessionWatch {
       const listening = this.rt.pubsub.listen(
         topics.user(userId),
         (event) => {
-          if (event.type !== 'SESSION_REVOKED') return;
-          for (const w of watchers) if (event.sessionId === null || event.sessionId === w.sessionId) w.revoked();
+          if (event.type === 'SESSION_REVOKED') {
+            for (const w of watchers) if (event.sessionId === null || event.sessionId === w.sessionId) w.revoked?.();
+          } else if (event.type === 'ACCESS_CHANGED') {
+            for (const w of watchers) w.accessChanged?.();
+          }
         },
         { onResubscribed: () => this.recheck(userId, watchers) },
       );
       entry = { listening, watchers };
       this.users.set(userId, entry);
     }
-    const watcher: Watcher = { sessionId: viewer.sessionId, revoked };
+    const watcher: Watcher = { sessionId: viewer.sessionId, ...handlers };
     const { listening, watchers } = entry;
     watchers.add(watcher);
     let closed = false;
@@ -170,12 +182,12 @@ class SessionWatch {
 
   /** After an outage: each watched session is checked again, once. */
   private recheck(userId: string, watchers: Set<Watcher>): void {
-    const sessions = new Set([...watchers].map((w) => w.sessionId));
+    const sessions = new Set([...watchers].filter((w) => w.revoked).map((w) => w.sessionId));
     for (const sessionId of sessions) {
       assertSessionActive(this.rt, sessionId, userId).catch((error: unknown) => {
         // Only a refusal ends the streams; a database that does not answer is no news about the session.
         if (!(error instanceof DomainError)) return this.rt.log('warn', 'could not check a session after pub/sub reconnected', error);
-        for (const w of watchers) if (w.sessionId === sessionId) w.revoked();
+        for (const w of watchers) if (w.sessionId === sessionId) w.revoked?.();
       });
     }
   }
@@ -202,11 +214,7 @@ export function endOnAccessLoss(
   recheck: () => Promise<unknown>,
   message: string,
 ): Listening {
-  return stream.own(
-    rt.pubsub.listen(topics.user(viewer.userId), (event) => {
-      if (event.type === 'ACCESS_CHANGED') recheckAccess(rt, stream, recheck, message);
-    }),
-  );
+  return stream.own(sessionWatchOf(rt).watch(viewer, { accessChanged: () => recheckAccess(rt, stream, recheck, message) }));
 }
 
 /** Runs `recheck`; a refusal ends the stream with FORBIDDEN, a database failure is logged. */
