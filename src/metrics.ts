@@ -79,6 +79,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Reads of the event log by live streams (catching up, filling a gap, after an overflow); streams of one channel share them. */
+  readonly logPageReads = new Counter({
+    name: 'parley_event_log_page_reads_total',
+    help: 'Pages of a channel event log read for subscription streams (one read serves every stream of the instance that needs that page)',
+    registers: [this.registry],
+  });
+
   readonly slowReadersClosed = new Counter({
     name: 'parley_websocket_slow_readers_closed_total',
     help: 'WebSockets closed (1013) because their unsent answers passed WS_MAX_BUFFERED_BYTES',

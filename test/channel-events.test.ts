@@ -431,3 +431,87 @@ describe(`a subscriber that falls far behind (${backendName})`, () => {
     expect(statements.some((sql) => /FROM .*"ChannelEvent"/.test(sql))).toBe(true);
   });
 });
+
+describe(`gaps in what pub/sub delivers (${backendName})`, () => {
+  const pageReads = async () => (await server.app.runtime.metrics.logPageReads.get()).values.reduce((sum, v) => sum + v.value, 0);
+
+  /** `count` streams of bob's on a new channel, each started (nothing to replay). */
+  async function streams(count: number) {
+    const channelId = await channelWith(server, workspaceId, ann, [bob]);
+    const id = decodeId(channelId).id;
+    const rt = server.app.runtime;
+    const viewer = await authenticate(rt, `Bearer ${bob.token}`);
+    const opened = await Promise.all(Array.from({ length: count }, () => streamChannelEvents(rt, viewer, id)));
+    return { id, rt, opened, annId: decodeId(ann.id).id };
+  }
+
+  /** Commits `count` events to the channel's log without publishing them. */
+  const commit = (rt: typeof server.app.runtime, id: string, annId: string, count: number) =>
+    rt.prisma.$transaction((tx) => appendEvents(tx, id, Array.from({ length: count }, () => ({ type: 'MEMBER_JOINED' as const, userId: annId }))));
+
+  /** The next `count` events of a stream, one after the other (a stream has one reader). */
+  const nextEvents = async (stream: AsyncIterableIterator<ChannelEventPayload>, count: number) => {
+    const events: ChannelEventPayload[] = [];
+    for (let i = 0; i < count; i++) events.push((await stream.next()).value!);
+    return events;
+  };
+  const nextSeqs = async (stream: AsyncIterableIterator<ChannelEventPayload>, count: number) =>
+    (await nextEvents(stream, count)).map((e) => e.seq);
+
+  it('puts publishes that arrive out of order back in order without reading the log', async () => {
+    const { id, rt, opened, annId } = await streams(3);
+    try {
+      const events = await commit(rt, id, annId, 3);
+      const before = await pageReads();
+      for (const event of [events[2]!, events[0]!, events[1]!]) await rt.pubsub.publish(topics.channel(id), event);
+      for (const stream of opened) expect(await nextSeqs(stream, 3)).toEqual(events.map((e) => e.seq));
+      expect(await pageReads()).toBe(before);
+    } finally {
+      await Promise.all(opened.map((s) => s.return!()));
+    }
+  });
+
+  it('fills a lost publish from the log with one read for all the streams, which then share each event', async () => {
+    const { id, rt, opened, annId } = await streams(40);
+    try {
+      const events = await commit(rt, id, annId, 3);
+      const before = await pageReads();
+      // The first two are never published: every stream sees the third early, waits, then reads the log.
+      await rt.pubsub.publish(topics.channel(id), events[2]!);
+      const received = await Promise.all(opened.map((stream) => nextEvents(stream, 3)));
+      for (const got of received) expect(got.map((e) => e.seq)).toEqual(events.map((e) => e.seq));
+      expect(await pageReads()).toBe(before + 1);
+      // The same payload objects for every stream: shared execution keys on them.
+      for (const got of received) expect(got[0]).toBe(received[0]![0]);
+    } finally {
+      await Promise.all(opened.map((s) => s.return!()));
+    }
+  });
+
+  it('shares a page that was read already only with streams it covers; one that needs more reads again', async () => {
+    const { id, rt, opened, annId } = await streams(1);
+    const viewer = await authenticate(rt, `Bearer ${bob.token}`);
+    const [early] = opened as [AsyncIterableIterator<ChannelEventPayload>];
+    const more: AsyncIterableIterator<ChannelEventPayload>[] = [];
+    try {
+      const [first, second] = await commit(rt, id, annId, 2);
+      const before = await pageReads();
+      await rt.pubsub.publish(topics.channel(id), second!);
+      expect(await nextSeqs(early, 2)).toEqual([first!.seq, second!.seq]);
+      expect(await pageReads()).toBe(before + 1);
+      // A stream resuming from the same place, needing nothing newer: the page just read serves it.
+      const covered = await streamChannelEvents(rt, viewer, id, { afterSeq: first!.seq - 1 });
+      more.push(covered);
+      expect(await nextSeqs(covered, 2)).toEqual([first!.seq, second!.seq]);
+      expect(await pageReads()).toBe(before + 1);
+      // Once a third event has committed, a stream resuming from there needs it too: that page does not reach it.
+      const [third] = await commit(rt, id, annId, 1);
+      const later = await streamChannelEvents(rt, viewer, id, { afterSeq: first!.seq - 1 });
+      more.push(later);
+      expect(await nextSeqs(later, 3)).toEqual([first!.seq, second!.seq, third!.seq]);
+      expect(await pageReads()).toBe(before + 2);
+    } finally {
+      await Promise.all([...opened, ...more].map((s) => s.return!()));
+    }
+  });
+});

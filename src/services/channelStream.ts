@@ -4,7 +4,8 @@ import { MAX_PENDING_EVENTS, topics, type ChannelEventPayload } from '../pubsub.
 import type { Runtime } from '../runtime.ts';
 import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
-import { readAhead, REPLAY_PAGE, toPayload } from './eventLog.ts';
+import { REPLAY_PAGE } from './eventLog.ts';
+import { logPagesOf, type LogNeed } from './logPages.ts';
 import { endOnAccessLoss, endOnRevocation, EventStream } from './liveStream.ts';
 
 /*
@@ -13,6 +14,13 @@ import { endOnAccessLoss, endOnRevocation, EventStream } from './liveStream.ts';
  */
 
 const LOST = 'You can no longer read this channel; its events no longer reach you.';
+
+/**
+ * How long a stream holds events that arrived ahead of a missing one,
+ * waiting for its late publish, before it reads the log: publishes of
+ * concurrent commits (or of other instances) can arrive out of order.
+ */
+export const GAP_GRACE_MS = 50;
 
 /** A connection younger than this is new: see {@link connectionLookback}. */
 export const FRESH_CONNECTION_MS = 2_000;
@@ -100,29 +108,69 @@ export async function streamChannelEvents(rt: Runtime,
     accept(event);
   };
 
+  const pages = logPagesOf(rt);
+  /** What the stream needs from the log since it found it must read it (see LogPages.read). */
+  let need: LogNeed = { mark: 0 };
+  const readLog = (upTo?: number) => {
+    replaying = true;
+    need = { mark: pages.mark(), upTo };
+  };
+  /** A live event is ahead of the next one: since when it waits for the missing publish, and whether it waited long enough. */
+  let gap: { timer: NodeJS.Timeout; due: boolean } | null = null;
+  const closeGap = () => {
+    if (gap) clearTimeout(gap.timer);
+    gap = null;
+  };
+
   /** Moves events from the log or the live buffer to the stream, in sequence order. */
   const pump = async (): Promise<boolean> => {
     if (overflowed) {
       overflowed = false;
-      replaying = true;
+      readLog();
     }
     if (replaying) {
-      const rows = await rt.prisma.channelEvent.findMany({
-        where: { channelId, seq: { gte: nextSeq } },
-        orderBy: { seq: 'asc' },
-        take: REPLAY_PAGE,
-      });
-      const payloads = rows.map(toPayload);
-      await readAhead(rt, payloads);
-      for (const payload of payloads) await admit(payload);
-      if (rows.length < REPLAY_PAGE) replaying = false;
+      closeGap();
+      const payloads = await pages.read(channelId, nextSeq, need);
+      for (const payload of payloads) if (payload.seq >= nextSeq) await admit(payload);
+      if (payloads.length < REPLAY_PAGE) replaying = false;
       return true;
     }
-    const event = live.shift();
+    let event = live[0];
     if (!event) return false;
-    if (event.seq === nextSeq) await admit(event);
-    // Ahead of what we have: an earlier event's publish was lost or is late. It is committed, so read it.
-    else if (event.seq > nextSeq) replaying = true;
+    // Publishes may arrive out of order (concurrent commits, several instances): the next one may be further back.
+    if (event.seq > nextSeq && live.length > 1) {
+      live.sort((a, b) => a.seq - b.seq);
+      event = live[0]!;
+    }
+    if (event.seq < nextSeq) {
+      // Delivered already, from the log.
+      live.shift();
+      return true;
+    }
+    if (event.seq === nextSeq) {
+      live.shift();
+      closeGap();
+      await admit(event);
+      return true;
+    }
+    // Ahead of what we have: an earlier event's publish is late or lost. It
+    // is committed, so after a moment's wait for it, it is read from the log.
+    if (!gap) {
+      need = { mark: pages.mark(), upTo: event.seq - 1 };
+      const waiting = {
+        due: false,
+        timer: setTimeout(() => {
+          waiting.due = true;
+          stream.signal();
+        }, GAP_GRACE_MS),
+      };
+      gap = waiting;
+      return false;
+    }
+    if (!gap.due) return false;
+    // `need` is still what the gap called for when it was found.
+    closeGap();
+    replaying = true;
     return true;
   };
 
@@ -135,18 +183,21 @@ export async function streamChannelEvents(rt: Runtime,
         if (live.length >= (options.maxPending ?? MAX_PENDING_EVENTS)) {
           overflowed = true;
           live.length = 0;
+          closeGap();
         } else live.push(event);
         stream.signal();
       },
       {
         // Pub/sub was down: what was published meanwhile is lost, not late. It is in the log.
         onResubscribed: () => {
-          replaying = true;
+          readLog();
           stream.signal();
         },
       },
     ),
   );
+  // Closing the stream also stops a gap's wait.
+  stream.own({ ready: Promise.resolve(), close: async () => closeGap() });
   endOnRevocation(rt, stream, viewer);
   endOnAccessLoss(rt, stream, viewer, stillReadable, LOST);
 
@@ -165,7 +216,7 @@ export async function streamChannelEvents(rt: Runtime,
       if (options.afterSeq > startSeq) throw badInput('The cursor is ahead of this channel; it is not one of its cursors.', 'after');
       nextSeq = options.afterSeq + 1;
     } else nextSeq = Math.min(recent ?? Infinity, startSeq + 1);
-    replaying = nextSeq <= startSeq;
+    if (nextSeq <= startSeq) readLog(startSeq);
   } catch (error) {
     await stream.return();
     throw error;
