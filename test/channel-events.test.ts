@@ -515,3 +515,38 @@ describe(`gaps in what pub/sub delivers (${backendName})`, () => {
     }
   });
 });
+
+describe(`streams starting together (${backendName})`, () => {
+  it('share one statement for their access checks and start, and each gets its own answer', async () => {
+    const rt = server.app.runtime;
+    const openId = await channelWith(server, workspaceId, ann, []);
+    const open = decodeId(openId).id;
+    const secret = decodeId(await channelWith(server, workspaceId, ann, [cat], { private: true })).id;
+    await send(ann.token, openId, 'already there');
+    const [bobViewer, catViewer] = await Promise.all([bob, cat].map((u) => authenticate(rt, `Bearer ${u.token}`)));
+    const statements: string[] = [];
+    const stop = rt.db.onQuery((sql) => statements.push(sql));
+    const asked = [
+      ...Array.from({ length: 20 }, () => streamChannelEvents(rt, bobViewer!, open)),
+      streamChannelEvents(rt, bobViewer!, secret), // private, bob is not in it
+      streamChannelEvents(rt, catViewer!, secret),
+      streamChannelEvents(rt, bobViewer!, '00000000-0000-7000-8000-000000000000'), // no such channel
+      streamChannelEvents(rt, bobViewer!, 'not-a-uuid'),
+    ];
+    const settled = await Promise.allSettled(asked);
+    stop();
+    try {
+      const codes = settled.map((s) => (s.status === 'fulfilled' ? 'ok' : (s.reason as { extensions?: { code?: string } }).extensions?.code));
+      expect(codes).toEqual([...Array(20).fill('ok'), 'NOT_FOUND', 'ok', 'NOT_FOUND', 'NOT_FOUND']);
+      const starts = statements.filter((sql) => sql.includes('"isMember"'));
+      expect(starts.length, 'statements that checked access').toBeGreaterThan(0);
+      expect(starts.length).toBeLessThanOrEqual(3);
+      // Each started after what was there: the next message is the first event each one gets.
+      const next = await send(ann.token, openId, 'after');
+      const firsts = await Promise.all(settled.slice(0, 20).map(async (s) => ((s as PromiseFulfilledResult<AsyncIterableIterator<ChannelEventPayload>>).value.next())));
+      for (const first of firsts) expect(first.value!.messageId).toBe(decodeId(next.id).id);
+    } finally {
+      for (const s of settled) if (s.status === 'fulfilled') await s.value.return!();
+    }
+  });
+});

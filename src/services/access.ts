@@ -46,13 +46,21 @@ export interface ChannelAccess {
  */
 export async function requireReadableChannel(rt: Runtime, viewer: Viewer, channelId: string): Promise<ChannelAccess> {
   // One statement: the channel, the viewer's role in its workspace, and whether they are a member.
-  const [found] = await rt.prisma.$queryRaw<(Channel & { isMember: boolean; role: WorkspaceRole })[]>`
+  const [found] = await rt.prisma.$queryRaw<ChannelAccessRow[]>`
     SELECT c.*, EXISTS (
       SELECT 1 FROM "Membership" m WHERE m."channelId" = c.id AND m."userId" = ${viewer.userId}::uuid
     ) AS "isMember", w.role::text AS role
     FROM "Channel" c
     JOIN "WorkspaceMember" w ON w."workspaceId" = c."workspaceId" AND w."userId" = ${viewer.userId}::uuid
     WHERE c.id = ${channelId}::uuid`;
+  return readableAccess(found);
+}
+
+/** A channel row with the viewer's membership and workspace role, as the access checks select it. */
+export type ChannelAccessRow = Channel & { isMember: boolean; role: WorkspaceRole };
+
+/** {@link requireReadableChannel}'s rule on a row it selected (undefined: no channel, or not in its workspace). */
+export function readableAccess(found: ChannelAccessRow | undefined): ChannelAccess {
   if (!found) throw notFound('Channel');
   const { isMember, role, ...channel } = found;
   if (!isMember && (channel.private || channel.kind !== 'CHANNEL' || role === 'GUEST')) throw notFound('Channel');

@@ -2,10 +2,10 @@ import { badInput, DomainError, forbidden } from '../errors.ts';
 import type { ChannelEventType } from '../generated/prisma/enums.ts';
 import { MAX_PENDING_EVENTS, topics, type ChannelEventPayload } from '../pubsub.ts';
 import type { Runtime } from '../runtime.ts';
-import { requireReadableChannel } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { REPLAY_PAGE } from './eventLog.ts';
 import { logPagesOf, type LogNeed } from './logPages.ts';
+import { checkStreamStart } from './streamStarts.ts';
 import { endOnAccessLoss, endOnRevocation, EventStream } from './liveStream.ts';
 
 /*
@@ -84,7 +84,7 @@ export async function streamChannelEvents(rt: Runtime,
       stream.endWith(forbidden('You left this channel; its events no longer reach you.'));
     }
   };
-  const stillReadable = () => requireReadableChannel(rt, viewer, channelId);
+  const stillReadable = () => checkStreamStart(rt, viewer, channelId);
 
   /**
    * {@link accept}, but a CHANNEL_UPDATED first checks access again (a public
@@ -207,10 +207,9 @@ export async function streamChannelEvents(rt: Runtime,
     // commits after this read is published after it too, so it reaches the
     // listener (in any order: a gap is filled from the log). What committed
     // before is only read when the subscriber asked for it.
-    const [{ channel }, recent] = await Promise.all([
-      requireReadableChannel(rt, viewer, channelId),
-      options.afterSeq == null && options.since ? firstRecordedSince(rt, channelId, options.since) : null,
-    ]);
+    const since = options.afterSeq == null ? options.since : undefined;
+    const { access, recent } = await checkStreamStart(rt, viewer, channelId, since);
+    const { channel } = access;
     startSeq = channel.lastSeq;
     if (options.afterSeq != null) {
       if (options.afterSeq > startSeq) throw badInput('The cursor is ahead of this channel; it is not one of its cursors.', 'after');
@@ -222,13 +221,4 @@ export async function streamChannelEvents(rt: Runtime,
     throw error;
   }
   return stream;
-}
-
-/** The first of a channel's last {@link REPLAY_PAGE} events recorded at or after `since`, if any. */
-async function firstRecordedSince(rt: Runtime, channelId: string, since: Date): Promise<number | null> {
-  const [row] = await rt.prisma.$queryRaw<{ seq: number }[]>`
-    SELECT e.seq FROM "ChannelEvent" e JOIN "Channel" c ON c.id = e."channelId"
-    WHERE e."channelId" = ${channelId}::uuid AND e.seq > c."lastSeq" - ${REPLAY_PAGE} AND e."createdAt" >= ${since}::timestamptz
-    ORDER BY e.seq LIMIT 1`;
-  return row ? Number(row.seq) : null;
 }
