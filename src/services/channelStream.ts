@@ -159,10 +159,11 @@ export async function streamChannelEvents(rt: Runtime,
       need = { mark: pages.mark(), upTo: event.seq - 1 };
       const waiting = {
         due: false,
+        // Not cleared when the stream closes: it only wakes the stream (a no-op then), and holds it for at most this long.
         timer: setTimeout(() => {
           waiting.due = true;
           stream.signal();
-        }, GAP_GRACE_MS),
+        }, GAP_GRACE_MS).unref(),
       };
       gap = waiting;
       return false;
@@ -196,8 +197,6 @@ export async function streamChannelEvents(rt: Runtime,
       },
     ),
   );
-  // Closing the stream also stops a gap's wait.
-  stream.own({ ready: Promise.resolve(), close: async () => closeGap() });
   endOnRevocation(rt, stream, viewer);
   endOnAccessLoss(rt, stream, viewer, stillReadable, LOST);
 
