@@ -151,12 +151,14 @@ function corkUntilIdle(socket: WebSocket): void {
   if (!raw || corked.has(raw)) return;
   corked.add(raw);
   raw.cork();
-  setImmediate(() => {
-    corked.delete(raw);
-    raw.uncork();
-  });
+  // One wake-up per turn for every socket corked in it, not one per socket.
+  if (corked.size === 1) setImmediate(uncorkAll);
 }
-const corked = new WeakSet<Socket>();
+const corked = new Set<Socket>();
+function uncorkAll(): void {
+  for (const raw of corked) raw.uncork();
+  corked.clear();
+}
 
 /** Whether a stream can still deliver (one that was failed, e.g. by a revoked session, cannot). */
 function isLive(events: AsyncIterableIterator<unknown>): boolean {
