@@ -67,74 +67,99 @@ export async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterabl
     metrics.subscriptionStarting(-1);
   }
   if (!(Symbol.asyncIterator in source)) return { errors: source.errors?.map((e) => mask(e) as GraphQLError) };
-  const events = source;
-  const base = args.contextValue as Context;
-  // '' stands for "no viewer": still a viewer, as far as sharing goes.
-  const viewerId = base.viewer?.userId ?? '';
+  metrics.subscriptionOpened();
+  return new SharedStream(args, source);
+}
 
-  const frameOf = async (payload: object): Promise<string> => {
+/**
+ * What graphql-ws iterates for one subscription: it yields nothing, because
+ * frames go straight to the socket, in order, before graphql-ws's own
+ * `complete` or `error`. A class, not closures: thousands of idle
+ * subscriptions each hold one object, not a dozen functions and their scope.
+ */
+class SharedStream implements AsyncIterableIterator<never> {
+  private ended = false;
+  private readonly base: Context;
+  private readonly shared: SharedSubscription;
+  /** '' stands for "no viewer": still a viewer, as far as sharing goes. */
+  private readonly viewerId: string;
+
+  constructor(
+    private readonly args: ExecutionArgs,
+    private readonly events: AsyncIterableIterator<unknown>,
+  ) {
+    this.base = args.contextValue as Context;
+    this.shared = args.rootValue as SharedSubscription;
+    this.viewerId = this.base.viewer?.userId ?? '';
+  }
+
+  async next(): Promise<IteratorResult<never>> {
+    const { events, shared } = this;
+    const { socket } = shared;
+    while (!this.ended) {
+      const { value, done } = await events.next().catch((error: unknown) => {
+        throw this.mask(error);
+      });
+      if (done || this.ended) break;
+      const json = await this.frameOf(value as object);
+      if (this.ended || socket.readyState !== socket.OPEN) break;
+      // Failed while this event executed (session revoked, access lost): end with the stream's error, not quietly.
+      if (!isLive(events)) {
+        await events.next().catch((error: unknown) => {
+          throw this.mask(error);
+        });
+        break;
+      }
+      this.base.rt.metrics.delivered(value);
+      corkUntilIdle(socket);
+      const frame = `{"id":${JSON.stringify(shared.id)},"type":"next","payload":${json}}`;
+      if (socket.bufferedAmount < WRITE_HIGH_WATER) socket.send(frame);
+      // A reader that is behind: waiting for the write keeps its backlog in
+      // its stream, which pages from the log (or cuts it off), not here.
+      else await new Promise<void>((resolve) => socket.send(frame, () => resolve()));
+    }
+    return this.return();
+  }
+
+  async return(): Promise<IteratorResult<never>> {
+    if (!this.ended) this.base.rt.metrics.subscriptionClosed();
+    this.ended = true;
+    await this.events.return?.();
+    return { value: undefined, done: true };
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<never>> {
+    await this.return();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<never> {
+    return this;
+  }
+
+  /** Built when an error needs it: a subscription that never fails holds no logger of its own. */
+  private mask(error: unknown): Error {
+    return maskError(this.shared.log)(error);
+  }
+
+  /** The event's result for this subscriber: shared with every subscriber of the same operation, unless it read the viewer. */
+  private async frameOf(payload: object): Promise<string> {
+    const { shareKey } = this.shared;
     let byKey = executions.get(payload);
     if (!byKey) executions.set(payload, (byKey = new Map()));
-    const first = byKey.get(shared.shareKey);
+    const first = byKey.get(shareKey);
     if (first) {
       const done = await first;
-      if (done.viewerId === null || done.viewerId === viewerId) return done.json;
+      if (done.viewerId === null || done.viewerId === this.viewerId) return done.json;
     }
-    const key = first ? `${shared.shareKey}\0${viewerId}` : shared.shareKey;
+    const key = first ? `${shareKey}\0${this.viewerId}` : shareKey;
     let mine = byKey.get(key);
     if (!mine) {
-      mine = executeEvent(args, base, payload, mask);
+      mine = executeEvent(this.args, this.base, payload, (error) => this.mask(error));
       byKey.set(key, mine);
     }
     return (await mine).json;
-  };
-
-  const prefix = `{"id":${JSON.stringify(shared.id)},"type":"next","payload":`;
-  const { socket } = shared;
-  let ended = false;
-  metrics.subscriptionOpened();
-  const end = async (): Promise<IteratorResult<never>> => {
-    if (!ended) metrics.subscriptionClosed();
-    ended = true;
-    await events.return?.();
-    return { value: undefined, done: true };
-  };
-
-  const iterator: AsyncIterableIterator<never> = {
-    // graphql-ws iterates this and gets nothing: frames go straight to the
-    // socket, in order, before graphql-ws's own `complete` or `error`.
-    async next() {
-      while (!ended) {
-        const { value, done } = await events.next().catch((error: unknown) => {
-          throw mask(error);
-        });
-        if (done || ended) break;
-        const json = await frameOf(value as object);
-        if (ended || socket.readyState !== socket.OPEN) break;
-        // Failed while this event executed (session revoked, access lost): end with the stream's error, not quietly.
-        if (!isLive(events)) {
-          await events.next().catch((error: unknown) => {
-            throw mask(error);
-          });
-          break;
-        }
-        metrics.delivered(value);
-        corkUntilIdle(socket);
-        if (socket.bufferedAmount < WRITE_HIGH_WATER) socket.send(prefix + json + '}');
-        // A reader that is behind: waiting for the write keeps its backlog in
-        // its stream, which pages from the log (or cuts it off), not here.
-        else await new Promise<void>((resolve) => socket.send(prefix + json + '}', () => resolve()));
-      }
-      return end();
-    },
-    return: end,
-    async throw(error: unknown) {
-      await end();
-      throw error;
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
+  }
 }
 
 /** Unsent bytes on a socket past which each frame waits for its write. */
