@@ -202,21 +202,19 @@ export class Metrics {
       const kind = topic.split(':', 1)[0]!;
       this.eventsPublished.inc({ kind: TOPIC_KINDS.has(kind) ? kind : 'other' });
     };
-    const listen: PubSub['listen'] = (topic, listener, options) =>
-      pubsub.listen(
-        topic,
-        (payload) => {
-          if (typeof payload === 'object' && payload !== null) this.live.add(payload);
-          listener(payload);
-        },
-        options,
-      );
+    pubsub.observe((payload) => {
+      if (typeof payload === 'object' && payload !== null) this.live.add(payload);
+    });
+    // Methods bound once, not at every call.
+    const bound = new Map<PropertyKey, { of: unknown; fn: unknown }>();
     return new Proxy(pubsub, {
       get(target, property) {
         if (property === 'publish') return publish;
-        if (property === 'listen') return listen;
         const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? value.bind(target) : value;
+        if (typeof value !== 'function') return value;
+        let known = bound.get(property);
+        if (known?.of !== value) bound.set(property, (known = { of: value, fn: value.bind(target) }));
+        return known.fn;
       },
     });
   }

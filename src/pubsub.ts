@@ -115,6 +115,8 @@ export interface PubSub {
   listen<T>(topic: Topic<T>, listener: (payload: T) => void, options?: ListenOptions): Listening;
   /** How many local listeners a topic has (for tests and metrics). */
   listenerCount(topic: string): number;
+  /** Calls `observer` with each payload this instance receives, once, before the topic's listeners. */
+  observe(observer: (payload: unknown) => void): void;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -125,15 +127,31 @@ export class SlowSubscriberError extends Error {
   }
 }
 
+/** A topic this instance listens to: one engine subscription, however many local listeners share it. */
+interface TopicListeners {
+  listeners: Set<Listener>;
+  /** The engine's subscription id, once it has subscribed. */
+  subscribed: Promise<number>;
+  ready: Promise<void>;
+}
+
+interface Listener {
+  listener: (payload: never) => void;
+  options: ListenOptions;
+}
+
 /**
- * Parley's typed pub/sub over a graphql-subscriptions engine. The engine keeps
- * one transport subscription per topic however many local listeners share it,
- * and hands each payload to all of them as one object: per-event work is keyed
- * by that object (`src/server/sharedExecution.ts`, `src/schema/batch.ts`). This layer
- * adds the types, `ready`, listener counts and the transport's interruptions.
+ * Parley's typed pub/sub over a graphql-subscriptions engine. Each topic is
+ * one engine subscription per instance, however many local listeners share
+ * it (a thousand subscribers of a channel cost a set entry each, not an
+ * engine subscription each), and each payload reaches all of them as one
+ * object: per-event work is keyed by that object
+ * (`src/server/sharedExecution.ts`, `src/schema/batch.ts`). This layer adds
+ * the types, `ready`, listener counts and the transport's interruptions.
  */
 abstract class EnginePubSub implements PubSub {
-  private readonly listeners = new Map<string, Set<ListenOptions>>();
+  private readonly topics = new Map<string, TopicListeners>();
+  private observer: ((payload: unknown) => void) | null = null;
 
   constructor(private readonly engine: PubSubEngine) {}
 
@@ -146,45 +164,57 @@ abstract class EnginePubSub implements PubSub {
   protected released(_topic: string): void {}
 
   listenerCount(topic: string): number {
-    return this.listeners.get(topic)?.size ?? 0;
+    return this.topics.get(topic)?.listeners.size ?? 0;
+  }
+
+  observe(observer: (payload: unknown) => void): void {
+    this.observer = observer;
   }
 
   /** Tells every local listener (of every topic) about the transport. */
   protected notify(event: keyof ListenOptions): void {
-    for (const set of this.listeners.values()) for (const options of set) options[event]?.();
+    for (const { listeners } of this.topics.values()) for (const { options } of listeners) options[event]?.();
   }
 
   listen<T>(topic: Topic<T>, listener: (payload: T) => void, options: ListenOptions = {}): Listening {
-    const own = { ...options };
-    let set = this.listeners.get(topic);
-    if (!set) this.listeners.set(topic, (set = new Set()));
-    set.add(own);
-    // The engine keeps what it is given until unsubscribe(id), and a subscribe
-    // that failed never tells its id: the listener is reached through a
-    // reference that close() clears, so a failed one does not keep it alive.
-    let target: ((payload: T) => void) | null = listener;
-    const subscribed = this.engine.subscribe(this.trigger(topic), (payload: T) => target?.(payload), {});
-    const ready = subscribed.then(() => undefined);
-    // Awaited by whoever needs it; an unawaited failure must not crash the process.
-    ready.catch(() => {});
+    const entry = this.topics.get(topic) ?? this.subscribe(topic);
+    const own: Listener = { listener, options };
+    entry.listeners.add(own);
     let closed = false;
     return {
-      ready,
+      ready: entry.ready,
       close: async () => {
         if (closed) return;
         closed = true;
-        target = null;
-        set.delete(own);
-        if (set.size === 0 && this.listeners.get(topic) === set) {
-          this.listeners.delete(topic);
-          this.released(topic);
-        }
+        entry.listeners.delete(own);
+        if (entry.listeners.size > 0 || this.topics.get(topic) !== entry) return;
+        this.topics.delete(topic);
+        this.released(topic);
         // Not before the subscribe settled: graphql-redis-subscriptions would
         // register the id afterwards and fail on the topic's next payload.
-        const id = await subscribed.catch(() => null);
+        const id = await entry.subscribed.catch(() => null);
         if (id !== null) this.engine.unsubscribe(id);
       },
     };
+  }
+
+  private subscribe(topic: string): TopicListeners {
+    const listeners = new Set<Listener>();
+    const subscribed = this.engine.subscribe(
+      this.trigger(topic),
+      (payload: never) => {
+        this.observer?.(payload);
+        for (const { listener } of listeners) listener(payload);
+      },
+      {},
+    );
+    const entry: TopicListeners = { listeners, subscribed, ready: subscribed.then(() => undefined) };
+    // A failed subscribe fails its listeners (they await `ready`); the next listen tries again.
+    entry.ready.catch(() => {
+      if (this.topics.get(topic) === entry) this.topics.delete(topic);
+    });
+    this.topics.set(topic, entry);
+    return entry;
   }
 }
 
