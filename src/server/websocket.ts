@@ -75,6 +75,23 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
     }
   };
 
+  // Handlers shared by every socket (`this` is the socket): an idle socket holds no closures of its own.
+  function onClose(this: WebSocket) {
+    const state = sockets.get(this);
+    if (!state) return;
+    rt.metrics.activeSockets.dec();
+    perAddress.remove(state.address);
+    if (state.idle) clearTimeout(state.idle);
+    if (state.userId) perUser.remove(state.userId);
+    state.leave?.();
+  }
+  function onMessage(this: WebSocket) {
+    const state = sockets.get(this);
+    if (state?.idle) state.idle.refresh();
+    closeIfBacklogged(this);
+  }
+  const closeIdle = (socket: WebSocket) => socket.close(1000, 'Closed: idle without a token');
+
   wss.on('connection', (socket, request) => {
     const address = clientAddress(rt, request.socket.remoteAddress, request.headers['x-forwarded-for']) ?? 'unknown';
     const state: SocketState = { id: nextSocketId++, logId: flatUUID(), address, connectedAt: Date.now(), idle: null, userId: null, leave: null };
@@ -82,13 +99,7 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
     perAddress.add(address);
     rt.metrics.activeSockets.inc();
     // One close handler for everything the socket counts in.
-    socket.once('close', () => {
-      rt.metrics.activeSockets.dec();
-      perAddress.remove(address);
-      if (state.idle) clearTimeout(state.idle);
-      if (state.userId) perUser.remove(state.userId);
-      state.leave?.();
-    });
+    socket.once('close', onClose);
     if (capped && perAddress.count(address) > limits.maxSocketsPerAddress) {
       socket.close(TOO_MANY, 'Too many connections from this address');
       return;
@@ -99,12 +110,8 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
       });
     }
     // Until a token arrives, a socket may only sit idle for so long.
-    const closeIdle = () => socket.close(1000, 'Closed: idle without a token');
-    state.idle = setTimeout(closeIdle, limits.anonymousIdleMs);
-    socket.on('message', () => {
-      if (state.idle) state.idle.refresh();
-      closeIfBacklogged(socket);
-    });
+    state.idle = setTimeout(closeIdle, limits.anonymousIdleMs, socket);
+    socket.on('message', onMessage);
   });
 
   const graphqlWs = useServer<Record<string, unknown>, { request: http.IncomingMessage }>(

@@ -6,7 +6,7 @@ import type { Viewer } from './auth.ts';
 import { REPLAY_PAGE } from './eventLog.ts';
 import { logPagesOf, type LogNeed } from './logPages.ts';
 import { checkStreamStart } from './streamStarts.ts';
-import { endOnAccessLoss, endOnRevocation, EventStream } from './liveStream.ts';
+import { endOnRevocation, EventStream } from './liveStream.ts';
 
 /*
  * The stream engine: a channel's events, replayed from the log after a
@@ -197,8 +197,7 @@ export async function streamChannelEvents(rt: Runtime,
       },
     ),
   );
-  endOnRevocation(rt, stream, viewer);
-  endOnAccessLoss(rt, stream, viewer, stillReadable, LOST);
+  endOnRevocation(rt, stream, viewer, { recheck: stillReadable, message: LOST });
 
   try {
     await stream.ready();

@@ -113,11 +113,22 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
  * Ends `stream` when the viewer's session is revoked (logOut on any instance):
  * every stream of a viewer carries this guard. A revocation published while
  * pub/sub was down never arrives, so after an outage the session is checked
- * again.
+ * again. With `accessLost`, it also ends the stream with FORBIDDEN
+ * (`accessLost.message`) when the viewer loses access: when their access in
+ * a workspace shrinks (an ACCESS_CHANGED user event, from any instance),
+ * `accessLost.recheck` runs again and a refusal ends the stream at once.
  */
-export function endOnRevocation(rt: Runtime, stream: EventStream<unknown>, viewer: Viewer): Listening {
+export function endOnRevocation(
+  rt: Runtime,
+  stream: EventStream<unknown>,
+  viewer: Viewer,
+  accessLost?: { recheck: () => Promise<unknown>; message: string },
+): Listening {
   return stream.own(
-    sessionWatchOf(rt).watch(viewer, { revoked: () => stream.fail(unauthenticated('Your session was revoked; log in again.')) }),
+    sessionWatchOf(rt).watch(viewer, {
+      revoked: () => stream.fail(unauthenticated('Your session was revoked; log in again.')),
+      accessChanged: accessLost && (() => recheckAccess(rt, stream, accessLost.recheck, accessLost.message)),
+    }),
   );
 }
 
@@ -202,21 +213,6 @@ function sessionWatchOf(rt: Runtime): SessionWatch {
   return watch;
 }
 
-/**
- * Ends `stream` with FORBIDDEN (`message`) when the viewer loses access: when
- * their access in a workspace shrinks (an ACCESS_CHANGED user event, from any
- * instance), `recheck` runs again and a refusal ends the stream at once.
- */
-export function endOnAccessLoss(
-  rt: Runtime,
-  stream: EventStream<unknown>,
-  viewer: Viewer,
-  recheck: () => Promise<unknown>,
-  message: string,
-): Listening {
-  return stream.own(sessionWatchOf(rt).watch(viewer, { accessChanged: () => recheckAccess(rt, stream, recheck, message) }));
-}
-
 /** Runs `recheck`; a refusal ends the stream with FORBIDDEN, a database failure is logged. */
 export function recheckAccess(rt: Runtime, stream: EventStream<unknown>, recheck: () => Promise<unknown>, message: string): void {
   recheck().catch((error: unknown) => {
@@ -271,8 +267,7 @@ export async function streamForViewer<T>(rt: Runtime,
       stream.push(payload);
     }),
   );
-  endOnRevocation(rt, stream, viewer);
-  if (options.accessLost) endOnAccessLoss(rt, stream, viewer, options.authorize, options.accessLost);
+  endOnRevocation(rt, stream, viewer, options.accessLost ? { recheck: options.authorize, message: options.accessLost } : undefined);
   for (const g of options.guards ?? []) stream.own(g.listen((error) => stream.fail(error)));
   try {
     await options.authorize();
