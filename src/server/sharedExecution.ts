@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Context } from '../context.ts';
 import { eventBatch } from '../schema/batch.ts';
-import type { Log } from '../log.ts';
+import { boundLog, type Log } from '../log.ts';
 import { maskError } from './errors.ts';
 
 /** What onSubscribe leaves for {@link subscribeShared} in `rootValue`. */
@@ -19,8 +19,15 @@ export interface SharedSubscription {
   id: string;
   /** Document, operation name and variables: subscribers with the same key may share a result. */
   shareKey: string;
-  log: Log;
+  /** The app's log: what is written about this subscription names its socket and id. */
+  appLog: Log;
+  /** The socket's id in log lines. */
+  socketLogId: string | null;
 }
+
+/** The log of one subscription, built when an error needs it: a subscription that never fails holds no logger of its own. */
+const logOf = (shared: SharedSubscription): Log =>
+  boundLog(shared.appLog, { socketId: shared.socketLogId ?? undefined, subscriptionId: shared.id });
 
 /** One event's execution: its serialised result, and whose it is when it read the viewer. */
 interface Executed {
@@ -52,8 +59,7 @@ const executions = new WeakMap<object, Map<string, Promise<Executed>>>();
  */
 export async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterableIterator<never> | ExecutionResult> {
   const shared = args.rootValue as SharedSubscription;
-  // Built when an error needs it: a subscription that never fails holds no logger of its own.
-  const mask = (error: unknown) => maskError(shared.log)(error);
+  const mask = (error: unknown) => maskError(logOf(shared))(error);
   let source: AsyncIterableIterator<unknown> | ExecutionResult;
   const { metrics } = (args.contextValue as Context).rt;
   metrics.subscriptionStarting(1);
@@ -97,17 +103,24 @@ class SharedStream implements AsyncIterableIterator<never> {
     const { events, shared } = this;
     const { socket } = shared;
     while (!this.ended) {
-      const { value, done } = await events.next().catch((error: unknown) => {
+      // try/catch, not .catch(): an idle subscription waits on one promise less.
+      let step: IteratorResult<unknown>;
+      try {
+        step = await events.next();
+      } catch (error) {
         throw this.mask(error);
-      });
+      }
+      const { value, done } = step;
       if (done || this.ended) break;
       const json = await this.frameOf(value as object);
       if (this.ended || socket.readyState !== socket.OPEN) break;
       // Failed while this event executed (session revoked, access lost): end with the stream's error, not quietly.
       if (!isLive(events)) {
-        await events.next().catch((error: unknown) => {
+        try {
+          await events.next();
+        } catch (error) {
           throw this.mask(error);
-        });
+        }
         break;
       }
       this.base.rt.metrics.delivered(value);
@@ -137,9 +150,8 @@ class SharedStream implements AsyncIterableIterator<never> {
     return this;
   }
 
-  /** Built when an error needs it: a subscription that never fails holds no logger of its own. */
   private mask(error: unknown): Error {
-    return maskError(this.shared.log)(error);
+    return maskError(logOf(this.shared))(error);
   }
 
   /** The event's result for this subscriber: shared with every subscriber of the same operation, unless it read the viewer. */

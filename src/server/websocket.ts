@@ -8,7 +8,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { clientAddress, type Context } from '../context.ts';
 import { rateLimited } from '../security/rateLimits.ts';
 import { DomainError } from '../errors.ts';
-import { boundLog, withLogFields } from '../log.ts';
+import { withLogFields } from '../log.ts';
 import type { Runtime } from '../runtime.ts';
 import { authenticate } from '../services/auth.ts';
 import { codeOf, isGraphQLErrorLike } from './errors.ts';
@@ -210,16 +210,14 @@ export function attachGraphqlWs(rt: Runtime, yoga: ParleyYoga, server: http.Serv
           return [new GraphQLError(error.message, { extensions: { ...error.extensions, code: codeOf(error) ?? 'BAD_USER_INPUT' } })];
         }
         const subscription = getOperationAST(document, payload.operationName)?.operation === 'subscription';
-        const logFields = { socketId: state?.logId, subscriptionId: id };
         const shared: SharedSubscription & { execute?: unknown } = {
           // Queries and mutations run through Yoga's envelope; subscription events are executed by subscribeShared.
           execute: subscription ? undefined : execute,
           socket: ctx.extra.socket,
           id,
           shareKey: intern(`${payload.operationName ?? ''}\0${JSON.stringify(payload.variables ?? {})}\0${query}`),
-          get log() {
-            return boundLog(rt.log, logFields);
-          },
+          appLog: rt.log,
+          socketLogId: state?.logId ?? null,
         };
         const enveloped = await contextFactory();
         // An operation signed in by its own header (GraphiQL's) keeps an otherwise anonymous socket open.

@@ -174,7 +174,8 @@ class SessionWatch {
       entry = { listening, watchers };
       this.users.set(userId, entry);
     }
-    const watcher: Watcher = { sessionId: viewer.sessionId, ...handlers };
+    // Built field by field, not spread: an object every stream keeps stays compact.
+    const watcher: Watcher = { sessionId: viewer.sessionId, revoked: handlers.revoked, accessChanged: handlers.accessChanged };
     const { listening, watchers } = entry;
     watchers.add(watcher);
     let closed = false;
