@@ -119,5 +119,7 @@ export async function startEndpoint(options: { tls?: boolean; status?: (path: st
     base: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     requests,
     at: (pathname: string, ms?: number) => arrival(requests, (r) => r.path === pathname, `a request to ${pathname}`, ms),
+    /** The first request (now or later) that `test` accepts. */
+    matching: (test: (request: Received) => boolean, what: string, ms?: number) => arrival(requests, test, what, ms),
   };
 }
