@@ -45,3 +45,16 @@ export interface Runtime {
   /** Where attachments' bytes are kept: local disk or S3 (see storage/index.ts). */
   readonly files: FileStore;
 }
+
+/**
+ * One `T` per app, made from its runtime on first use: what a module keeps
+ * for each app (a cache, a shared reader) without a field of its own here.
+ */
+export function perRuntime<T>(create: (rt: Runtime) => T): (rt: Runtime) => T {
+  const made = new WeakMap<Runtime, T>();
+  return (rt) => {
+    let value = made.get(rt);
+    if (value === undefined) made.set(rt, (value = create(rt)));
+    return value;
+  };
+}

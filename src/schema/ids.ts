@@ -1,8 +1,6 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { badInput, notFound } from '../errors.ts';
-import { quote } from '../security/input.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { quote, UUID } from '../security/input.ts';
 
 export type NodeTypename = 'User' | 'Workspace' | 'Channel' | 'Message' | 'Post' | 'Comment' | 'Notification' | 'Attachment';
 

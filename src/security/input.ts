@@ -11,6 +11,9 @@ export const MAX_STRING_UNITS = 100_000 * 4;
 /** At most this much client input is quoted back in an error message. */
 export const MAX_ECHO = 100;
 
+/** A UUID in its text form, either case: every database id. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** C0 controls other than tab, line feed and carriage return. */
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
 /** A UTF-16 surrogate without its other half: not text, and not storable as UTF-8. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { perRuntime } from '../runtime.ts';
 
 /**
  * Persisted operations, over HTTP and WebSocket alike:
@@ -122,14 +123,8 @@ export class PersistedOperations {
   }
 }
 
-const perRuntime = new WeakMap<object, PersistedOperations>();
-
 /** The app's one store (HTTP and WebSocket share its APQ registrations). */
-export function persistedOperationsOf(rt: { config: { persistedOperationsOnly: boolean } }): PersistedOperations {
-  let persisted = perRuntime.get(rt);
-  if (!persisted) perRuntime.set(rt, (persisted = new PersistedOperations(rt.config.persistedOperationsOnly)));
-  return persisted;
-}
+export const persistedOperationsOf = perRuntime((rt) => new PersistedOperations(rt.config.persistedOperationsOnly));
 
 /** Resolves persisted operations for HTTP requests, before Yoga parses anything. */
 export function usePersistedOperations(persisted: PersistedOperations): Plugin {

@@ -1,7 +1,7 @@
 import { DomainError, forbidden, unauthenticated } from '../errors.ts';
 import { MAX_PENDING_EVENTS, SlowSubscriberError, topics, type Listening, type Topic } from '../pubsub.ts';
 import { assertSessionActive, type Viewer } from './auth.ts';
-import type { Runtime } from '../runtime.ts';
+import { perRuntime, type Runtime } from '../runtime.ts';
 
 type Entry<T> = { value: T } | { error: Error };
 
@@ -205,14 +205,8 @@ class SessionWatch {
   }
 }
 
-const sessionWatches = new WeakMap<Runtime, SessionWatch>();
-
 /** The app's session watch (one per runtime). */
-function sessionWatchOf(rt: Runtime): SessionWatch {
-  let watch = sessionWatches.get(rt);
-  if (!watch) sessionWatches.set(rt, (watch = new SessionWatch(rt)));
-  return watch;
-}
+const sessionWatchOf = perRuntime((rt) => new SessionWatch(rt));
 
 /** Runs `recheck`; a refusal ends the stream with FORBIDDEN, a database failure is logged. */
 export function recheckAccess(rt: Runtime, stream: EventStream<unknown>, recheck: () => Promise<unknown>, message: string): void {

@@ -1,5 +1,5 @@
 import type { ChannelEventPayload } from '../pubsub.ts';
-import type { Runtime } from '../runtime.ts';
+import { perRuntime, type Runtime } from '../runtime.ts';
 import { readAhead, REPLAY_PAGE, toPayload } from './eventLog.ts';
 
 /*
@@ -86,11 +86,5 @@ export class LogPages {
   }
 }
 
-const logPages = new WeakMap<Runtime, LogPages>();
-
 /** The app's shared log reader (one per runtime). */
-export function logPagesOf(rt: Runtime): LogPages {
-  let pages = logPages.get(rt);
-  if (!pages) logPages.set(rt, (pages = new LogPages(rt)));
-  return pages;
-}
+export const logPagesOf = perRuntime((rt) => new LogPages(rt));

@@ -1,6 +1,6 @@
 import type { Message } from '../generated/prisma/client.ts';
 import type { ChannelKind, NotificationType, NotifyLevel } from '../generated/prisma/enums.ts';
-import type { Runtime } from '../runtime.ts';
+import { perRuntime, type Runtime } from '../runtime.ts';
 import { notify, type NotificationDraft } from './notifications.ts';
 
 /*
@@ -78,12 +78,11 @@ export async function notifyMessage(rt: Runtime, message: Message, mentioned: re
 }
 
 /** A channel's kind and workspace never change: each instance remembers them for its busiest channels. */
-const kinds = new WeakMap<Runtime, Map<string, { kind: ChannelKind; workspaceId: string }>>();
+const kindsOf = perRuntime(() => new Map<string, { kind: ChannelKind; workspaceId: string }>());
 const REMEMBERED_CHANNELS = 10_000;
 
 async function channelKind(rt: Runtime, channelId: string): Promise<{ kind: ChannelKind; workspaceId: string } | null> {
-  let known = kinds.get(rt);
-  if (!known) kinds.set(rt, (known = new Map()));
+  const known = kindsOf(rt);
   const cached = known.get(channelId);
   if (cached) return cached;
   const channel = await rt.prisma.channel.findUnique({ where: { id: channelId }, select: { kind: true, workspaceId: true } });

@@ -1,5 +1,6 @@
 import { notFound } from '../errors.ts';
-import type { Runtime } from '../runtime.ts';
+import { UUID } from '../security/input.ts';
+import { perRuntime, type Runtime } from '../runtime.ts';
 import { readableAccess, type ChannelAccess, type ChannelAccessRow } from './access.ts';
 import type { Viewer } from './auth.ts';
 import { REPLAY_PAGE } from './eventLog.ts';
@@ -32,8 +33,6 @@ interface Request {
   resolve(start: StreamStart): void;
   reject(error: unknown): void;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type Row = ChannelAccessRow & { i: number; recent: number | bigint | null };
 
@@ -96,7 +95,7 @@ class StreamStarts {
   }
 }
 
-const starts = new WeakMap<Runtime, StreamStarts>();
+const startsOf = perRuntime((rt) => new StreamStarts(rt));
 
 /**
  * Checks that the viewer may read the channel and reads where it stands (and,
@@ -105,7 +104,5 @@ const starts = new WeakMap<Runtime, StreamStarts>();
  * requireReadableChannel refuses.
  */
 export function checkStreamStart(rt: Runtime, viewer: Viewer, channelId: string, since?: Date): Promise<StreamStart> {
-  let batcher = starts.get(rt);
-  if (!batcher) starts.set(rt, (batcher = new StreamStarts(rt)));
-  return batcher.check(viewer, channelId, since);
+  return startsOf(rt).check(viewer, channelId, since);
 }
